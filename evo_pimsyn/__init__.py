@@ -1,0 +1,3 @@
+"""evo-pimsyn: evolutionary synthesis of ReRAM processing-in-memory CNN accelerators."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from evo_pimsyn.cli import main
+
+sys.exit(main())

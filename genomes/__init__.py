@@ -1,0 +1,1 @@
+"""Genome encoding, variation operators and repair for evo-pimsyn designs."""
