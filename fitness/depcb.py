@@ -1,0 +1,134 @@
+"""Inter-layer block mapping and buffer windows of the IR DAG (MODEL.md §8.2 item 4, §8.3, §8.7).
+
+Everything here depends only on the network, dup, block counts and split factors of a
+design, not on cycle counts, so it is built once per design and reused by every round of
+the fixed point. Layers are referred to by index, blocks by a global block index
+``g = blk_off[l] + c``, provider slots of (l, c) by ``ps_off[l] + c * n_prov[l] + j``.
+
+The pixel helpers copy PIMSYN's mixed 0/1-based arithmetic on purpose (Q1, Q25): the
+"W" of a layer is its output height (output_dim[2]) and square maps are assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+DEPCB_OK = 0
+DEPCB_PARENT_OUT_OF_RANGE = 1  # PIMSYN: KeyError on a node name like "cb-1"
+
+_CONV, _FC, _POOL, _ELTWISE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class DagStructure:
+    status: int
+    blk_off: np.ndarray  # [L+1] global block offsets
+    ps_off: np.ndarray  # [L+1] provider-slot offsets
+    parent_block: np.ndarray  # [slots] provider block each (l, c, j) waits for
+    window_start: np.ndarray  # [slots] pstart(dup_l x c; P_j, l): provider's live-window start
+    input_need: np.ndarray  # [blocks] sum over providers of inputcap(c; P, l), elements
+    child_ptr: np.ndarray  # [blocks+1] CSR over provider blocks: consumer blocks that wait on them
+    child_blk: np.ndarray  # [edges] consumer global block ids, in PIMSYN's creation order
+
+
+@numba.njit(cache=True)
+def _cdiv(a, b):
+    return -((-a) // b)
+
+
+@numba.njit(cache=True)
+def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
+    """1-based provider block count needed by block c of the consumer (depcb)."""
+    q = min(w_l * w_l, (c + 1) * dup_l)
+    if kind_l == _CONV or kind_l == _POOL:
+        x = _cdiv(q, w_l)
+        y = q % w_l
+        if y == 0:
+            y = w_l
+        x = min(w_p, (x - 1) * sh + kh - ph)
+        y = min(w_p, (y - 1) * sw + kw - pw)
+        return _cdiv((x - 1) * w_p + y, dup_p)
+    if kind_l == _ELTWISE:
+        return _cdiv(q, dup_p)
+    return n_p
+
+
+@numba.njit(cache=True)
+def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
+    """(pstart, pend) of the provider pixels that consumer pixel number q needs."""
+    if kind_l == _CONV or kind_l == _POOL:
+        x = _cdiv(q, w_l) if q > 0 else 1
+        y = q % w_l
+        if y == 0:
+            y = w_l
+        sx = (x - 1) * sh + 1 - ph
+        sy = max(0, (y - 1) * sw + 1 - pw)
+        start = (sx - 1) * w_p + sy if sx > 0 else 0
+        ex = min(w_p, (x - 1) * sh + kh - ph)
+        ey = min(w_p, (y - 1) * sw + kw - pw)
+        return start, (ex - 1) * w_p + ey
+    if kind_l == _ELTWISE:
+        return q, q
+    return 0, w_p * h_p
+
+
+@numba.njit(cache=True)
+def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_ptr, prov_idx):
+    n_layer = kind.shape[0]
+    blk_off = np.zeros(n_layer + 1, dtype=np.int64)
+    ps_off = np.zeros(n_layer + 1, dtype=np.int64)
+    for l in range(n_layer):
+        blk_off[l + 1] = blk_off[l] + n[l]
+        ps_off[l + 1] = ps_off[l] + n[l] * (prov_ptr[l + 1] - prov_ptr[l])
+    n_slots = ps_off[n_layer]
+    parent_block = np.zeros(n_slots, dtype=np.int64)
+    window_start = np.zeros(n_slots, dtype=np.int64)
+    input_need = np.zeros(blk_off[n_layer], dtype=np.float64)
+    child_cnt = np.zeros(blk_off[n_layer] + 1, dtype=np.int64)
+    status = 0
+    for l in range(n_layer):
+        n_prov = prov_ptr[l + 1] - prov_ptr[l]
+        per_macro = _cdiv(dup[l], ddiv[l])
+        for c in range(n[l]):
+            total = 0.0
+            q0 = dup[l] * c
+            q1 = q0 + per_macro
+            for j in range(n_prov):
+                p = prov_idx[prov_ptr[l] + j]
+                slot = ps_off[l] + c * n_prov + j
+                pb = depend_block(c, kind[l], w[l], dup[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], dup[p], n[p]) - 1
+                if pb < 0 or pb >= n[p]:
+                    status = 1
+                    pb = 0
+                parent_block[slot] = pb
+                child_cnt[blk_off[p] + pb + 1] += 1
+                start, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                _, end = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                window_start[slot] = start
+                total += (end - start) * c_out[p] / idiv[l]
+            input_need[blk_off[l] + c] = total
+    child_ptr = np.cumsum(child_cnt)
+    fill = child_ptr[:-1].copy()
+    child_blk = np.zeros(child_ptr[-1], dtype=np.int64)
+    for l in range(n_layer):
+        n_prov = prov_ptr[l + 1] - prov_ptr[l]
+        for c in range(n[l]):
+            for j in range(n_prov):
+                p = prov_idx[prov_ptr[l] + j]
+                g = blk_off[p] + parent_block[ps_off[l] + c * n_prov + j]
+                child_blk[fill[g]] = blk_off[l] + c
+                fill[g] += 1
+    return status, blk_off, ps_off, parent_block, window_start, input_need, child_ptr, child_blk
+
+
+def build_structure(network, layer_dup, layer_blocks, idiv, ddiv, prov) -> DagStructure:
+    """Block mapping of one design (1-D per-layer arrays)."""
+    arr = network.arrays
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    out = _build(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
+                 arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left,
+                 i64(layer_dup), i64(layer_blocks), i64(idiv), i64(ddiv), prov[0], prov[1])
+    return DagStructure(int(out[0]), *out[1:])

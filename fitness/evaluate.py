@@ -1,0 +1,160 @@
+"""Public evaluation API: PIMSYN's ``evaluate_fitness`` for a batch of designs.
+
+``evaluate`` never raises on a bad design: rows PIMSYN would score 0 carry its reason
+(``mini_power_ge_component_power``, ``initial_memory_capacity_gt_4096``,
+``memory_capacity_gt_4096``); rows on which PIMSYN would crash carry a plain-text reason
+and ``crashed`` = True. Only malformed input raises :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from fitness.area import area_mm2
+from fitness.crossbars import crossbars_used
+from fitness.design import DesignBatch
+from fitness.energy import component_energy, crossbar_energy, operations, peak_power_w
+from fitness.errors import InputError
+from fitness.fixed_point import FixedPoint, Scheduler, cycle_scheduler, solve
+from fitness.hardware import Hardware
+from fitness.memory import MemoryTable
+from fitness.network import Network
+from fitness.oplist import COMPONENT_NAMES
+from fitness.prepare import Prepared, prepare
+
+FIDELITIES = ("cycle", "analytic")
+
+
+@dataclass
+class Evaluation:
+    """Everything an evaluation computed, for exports that need more than the table."""
+
+    prep: Prepared
+    fixed_point: FixedPoint
+    frame: pd.DataFrame
+
+
+def as_batch(network: Network, designs: DesignBatch | Iterable[Mapping[str, Any]]) -> DesignBatch:
+    if isinstance(designs, DesignBatch):
+        if designs.dup.shape[1] != len(network.conv_indices) or designs.macro_num.shape[1] != len(network.mvm_indices):
+            raise InputError(f"design batch does not fit network {network.name!r}: expected dup over "
+                             f"{len(network.conv_indices)} conv layers and macro_num over {len(network.mvm_indices)} conv/fc layers")
+        return designs
+    if isinstance(designs, Mapping):
+        designs = [designs]
+    return DesignBatch.from_records(network, designs)
+
+
+def evaluate(network: Network, hardware: Hardware, designs, fidelity: str = "cycle") -> pd.DataFrame:
+    """One row per design, in input order (see the module docstring for the refusal rules)."""
+    return evaluate_full(network, hardware, designs, fidelity).frame
+
+
+def evaluate_full(network: Network, hardware: Hardware, designs, fidelity: str = "cycle",
+                  scheduler: Scheduler | None = None) -> Evaluation:
+    if fidelity not in FIDELITIES:
+        raise InputError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
+    if fidelity == "analytic" and scheduler is None:
+        raise NotImplementedError("the analytic evaluator is not available yet")
+    batch = as_batch(network, designs)
+    prep = prepare(network, hardware, batch)
+    fp = solve(prep, scheduler or cycle_scheduler)
+    return Evaluation(prep, fp, _frame(prep, fp))
+
+
+def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
+    net, hw, batch = prep.network, prep.hardware, prep.batch
+    n = len(batch)
+    status = fp.status.copy()
+    crashed = fp.crashed.copy()
+    xb_keys = list(zip(batch.xbar_size.tolist(), batch.rram_res.tolist()))
+    has_xb = np.array([k in hw.rram for k in xb_keys], dtype=bool)
+    missing_xb = (status == "ok") & ~has_xb
+    status[missing_xb] = "crossbar_without_table_entry"
+    crashed[missing_xb] = True
+    ok = status == "ok"
+
+    xb_static = np.array([hw.rram[k].static_power_w if h else np.nan for k, h in zip(xb_keys, has_xb)])
+    xb_dynamic = np.array([hw.rram[k].dynamic_power_w if h else np.nan for k, h in zip(xb_keys, has_xb)])
+    xb_latency = np.array([hw.rram[k].latency_ns if h else np.nan for k, h in zip(xb_keys, has_xb)])
+    xb_peak = np.array([hw.rram[k].peak_power_w if h else np.nan for k, h in zip(xb_keys, has_xb)])
+    xb_area = np.array([hw.rram[k].area_mm2 if h else np.nan for k, h in zip(xb_keys, has_xb)])
+
+    table = MemoryTable.from_hardware(hw)
+    row = np.where(fp.memory_row >= 0, fp.memory_row, 0)
+    leak = np.where(fp.memory_row >= 0, table.leak_w[row], np.nan)
+    time_ns = fp.steps * fp.clk_ns
+    comp = component_energy(net, prep.work, fp.units, prep.blocks, prep.bits, prep.params, time_ns)
+    xbars = crossbars_used(prep.dup, prep.sets)
+    e_xb = crossbar_energy(net, xbars, prep.blocks, prep.bits, xb_static, xb_dynamic, xb_latency, time_ns)
+    n_macros = prep.macros.n_macros
+    mem_static_power = n_macros * leak
+    e_mem_static = mem_static_power * time_ns
+    e_mem = fp.memory_dynamic_nj + e_mem_static
+    e_noc = hw.noc_power_w * time_ns
+    energy = comp.total_nj + e_xb + e_mem + e_noc
+    ops = operations(net)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        efficiency = ops / (energy * 1e-9) / 1e9
+    peak = peak_power_w(fp.units, prep.params, xbars, xb_peak, n_macros, leak, hw.noc_power_w)
+    mem_area = np.where(fp.memory_row >= 0, table.area_mm2[row], np.nan)
+    area = area_mm2(xbars, xb_area, fp.units, prep.params.area_mm2, n_macros, mem_area, hw.noc_router_area_mm2)
+
+    def masked(values, fill=np.nan):
+        return np.where(ok, values, fill)
+
+    def masked_int(values):
+        return pd.arrays.IntegerArray(np.where(ok, values, 0).astype(np.int64), ~ok)
+
+    data: dict[str, Any] = {
+        "id": batch.ids.astype(str),
+        "feasible": ok,
+        "reason": status.astype(str),
+        "crashed": crashed,
+        "efficiency_gops_w": masked(efficiency, 0.0),
+        "throughput_ips": masked(1e9 / time_ns),
+        "throughput_gops": masked(ops / time_ns),
+        "latency_ns": masked(time_ns),
+        "clk_ns": masked(fp.clk_ns),
+        "steps": masked_int(fp.steps),
+        "memory_capacity_kb": masked_int(fp.capacity_kb),
+        "energy_nj": masked(energy),
+    }
+    for c, name in enumerate(COMPONENT_NAMES):
+        data[f"energy_{name.lower()}_nj"] = masked(comp.by_component_nj[:, c])
+    data.update({
+        "energy_components_nj": masked(comp.total_nj),
+        "energy_crossbars_nj": masked(e_xb),
+        "energy_memory_static_nj": masked(e_mem_static),
+        "energy_memory_dynamic_nj": masked(fp.memory_dynamic_nj),
+        "energy_memory_nj": masked(e_mem),
+        "energy_noc_nj": masked(e_noc),
+        "peak_power_w": masked(peak),
+        "area_mm2": masked(area),
+        "ops": np.full(n, ops, dtype=np.int64),
+        "macro_rows": prep.macros.grid_rows,
+        "macro_cols": prep.macros.grid_cols,
+        "n_macros": n_macros,
+        "adc_res": prep.adc_res,
+        "bubbles": masked_int(fp.bubbles),
+        "fixed_point_rounds": masked_int(fp.rounds),
+    })
+    return pd.DataFrame(data)
+
+
+def architecture(network: Network, hardware: Hardware, design, index: int = 0) -> dict:
+    """PIMSYN's architecture output of one design (see :func:`fitness.export.architecture`)."""
+    from fitness.export import architecture as _architecture
+
+    return _architecture(network, hardware, design, index)
+
+
+def schedule(network: Network, hardware: Hardware, design, index: int = 0) -> pd.DataFrame:
+    """The dataflow schedule of one feasible design (see :func:`fitness.export.schedule`)."""
+    from fitness.export import schedule as _schedule
+
+    return _schedule(network, hardware, design, index)

@@ -1,0 +1,184 @@
+"""Memory capacity versus clock fixed point (MODEL.md §8.9), over a batch.
+
+Each round is vectorized over the designs still iterating; the DAG scheduler is a
+pluggable function ``scheduler(prep, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled`` so
+that a closed-form (analytic) scheduler can replace the cycle-level one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from fitness.cycle_sched import SCHED_REASONS, bit_level_table, schedule
+from fitness.memory import MAX_CAPACITY_KB, MemoryTable, capacity_kb, dynamic_energy_nj, load_store_latency_ns
+from fitness.oplist import N_COMPONENTS
+from fitness.prepare import Prepared
+from fitness.workload import CLOCK_FLOOR_NS, allocate, clock_ns, cycles, minimum_power
+
+MAX_ROUNDS = 10
+
+
+@dataclass
+class Scheduled:
+    """One DAG run per design in ``idx``: "ok" or a crash reason, steps, largest buffer need (elements)."""
+
+    status: np.ndarray  # object[n]
+    steps: np.ndarray  # int[n]
+    elements: np.ndarray  # float[n]
+    bubbles: np.ndarray  # int[n]
+
+
+Scheduler = Callable[[Prepared, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], Scheduled]
+
+
+def adc_conflicts(partner: np.ndarray) -> np.ndarray:
+    """[L, L] bool: layers whose ADC nodes may not start together (a layer and its partner)."""
+    n_layer = partner.shape[0]
+    out = np.zeros((n_layer, n_layer), dtype=bool)
+    for l in np.flatnonzero(partner >= 0):
+        out[l, partner[l]] = out[partner[l], l] = True
+    return out
+
+
+def run_cycle_dag(prep: Prepared, b: int, k_tran, k_ld, k_st, k_mrg):
+    """The numba scheduler on design b; returns its raw tuple (status, steps, elements, bubbles, te, base, op_off)."""
+    st = prep.structures[b]
+    lay = prep.layouts[b]
+    return schedule(prep.op_code[b], prep.n_ops[b], prep.blocks[b], int(prep.bits[b]),
+                    k_tran, k_ld, k_st, k_mrg, prep.prov[0], prep.prov[1],
+                    prep.network.arrays.out_channels, prep.dup[b],
+                    st.blk_off, st.ps_off, st.window_start, st.input_need, st.child_ptr, st.child_blk,
+                    adc_conflicts(prep.macros.partner[b]), lay.noc_conflict, bit_level_table())
+
+
+def cycle_scheduler(prep: Prepared, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled:
+    n = len(idx)
+    out = Scheduled(np.full(n, "ok", dtype=object), np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(n, dtype=np.int64))
+    for i, b in enumerate(idx):
+        status, steps, elements, bubbles, *_ = run_cycle_dag(prep, int(b), k_tran[i], k_ld[i], k_st[i], k_mrg[i])
+        if status != 0:
+            out.status[i] = SCHED_REASONS[int(status)]
+        out.steps[i], out.elements[i], out.bubbles[i] = steps, elements, bubbles
+    return out
+
+
+@dataclass
+class FixedPoint:
+    status: np.ndarray  # object[B]: "ok", an infeasibility reason or a crash reason
+    crashed: np.ndarray  # bool[B]: PIMSYN would have raised (vs. returned 0)
+    steps: np.ndarray  # int[B] of the last DAG
+    bubbles: np.ndarray  # int[B]
+    clk_ns: np.ndarray  # float[B]
+    units: np.ndarray  # [B, L, N_COMPONENTS] last allocation
+    memory_row: np.ndarray  # int[B] memory table row of the last K_prev (energy parameters, Q26)
+    capacity_kb: np.ndarray  # int[B] last capacity from the scheduler
+    memory_dynamic_nj: np.ndarray  # float[B]
+    rounds: np.ndarray  # int[B]
+
+
+def _capacities(elements, data_res):
+    out = np.zeros(len(elements), dtype=np.int64)
+    ok = np.ones(len(elements), dtype=bool)
+    for i, e in enumerate(elements):
+        try:
+            out[i] = capacity_kb(float(e), data_res)
+        except ValueError:  # log2(0): PIMSYN crashes the same way
+            ok[i] = False
+    return out, ok
+
+
+def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
+    hw = prep.hardware
+    net = prep.network
+    n = len(prep.batch)
+    n_layer = len(net)
+    table = MemoryTable.from_hardware(hw)
+    status = prep.status.copy()
+    crashed = status != "ok"
+    fp = FixedPoint(status, crashed, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.nan),
+                    np.zeros((n, n_layer, N_COMPONENTS)), np.full(n, -1, dtype=np.int64),
+                    np.zeros(n, dtype=np.int64), np.full(n, np.nan), np.zeros(n, dtype=np.int64))
+
+    def refuse(idx, mask, reason, crash):
+        sel = idx[np.asarray(mask, dtype=bool)]
+        fp.status[sel] = reason
+        fp.crashed[sel] = crash
+
+    # First DAG: clk = 100 ns, LD = ST = 1 cycle.
+    idx = np.flatnonzero(fp.status == "ok")
+    ones = np.ones((len(idx), n_layer), dtype=np.int64)
+    first_clk = np.full(len(idx), CLOCK_FLOOR_NS)
+    res = scheduler(prep, idx, cycles(prep.tran_ns[idx], first_clk), ones, ones, cycles(prep.mrg_ns[idx], first_clk))
+    for reason in set(res.status) - {"ok"}:
+        refuse(idx, res.status == reason, reason, True)
+    k_prev, cap_ok = _capacities(res.elements, hw.data_res)
+    refuse(idx, (res.status == "ok") & ~cap_ok, "zero_buffer_need", True)
+    refuse(idx, (res.status == "ok") & cap_ok & (k_prev > MAX_CAPACITY_KB), "initial_memory_capacity_gt_4096", False)
+    fp.capacity_kb[idx] = k_prev
+    fp.steps[idx] = res.steps
+    fp.bubbles[idx] = res.bubbles
+
+    active = fp.status == "ok"
+    max_power = prep.max_power_w
+    for rnd in range(1, MAX_ROUNDS + 1):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        k_prev = fp.capacity_kb[idx]
+        row = table.index(k_prev)
+        missing = row < 0
+        refuse(idx, missing & (k_prev < table.sizes_kb[0]), "capacity_below_64kb (Q21)", True)
+        refuse(idx, missing & (k_prev >= table.sizes_kb[0]), "capacity_not_in_memory_table", True)
+        idx, row = idx[~missing], row[~missing]
+        refuse(idx, ~prep.params.valid[idx], "adc_or_dac_resolution_without_table_entry", True)
+        keep = prep.params.valid[idx]
+        idx, row = idx[keep], row[keep]
+        active[:] = False
+        if idx.size == 0:
+            break
+        fp.rounds[idx] = rnd
+        fp.memory_row[idx] = row
+        t_ld, t_st = load_store_latency_ns(take_rows(prep.traffic, idx), hw, table, row)
+        fp.memory_dynamic_nj[idx] = dynamic_energy_nj(take_rows(prep.traffic, idx), prep.blocks[idx], hw, table, row)
+        n_macros = prep.macros.n_macros[idx]
+        component_power = max_power[idx] - table.leak_w[row] * n_macros - hw.noc_power_w
+        params = take_rows(prep.params, idx)
+        p_min = minimum_power(net, prep.work[idx], prep.macros.combined[idx], params)
+        short = p_min >= component_power
+        refuse(idx, short, "mini_power_ge_component_power", False)
+        idx, row, t_ld, t_st, component_power, params = (
+            idx[~short], row[~short], t_ld[~short], t_st[~short], component_power[~short], take_rows(params, ~short))
+        if idx.size == 0:
+            break
+        alloc = allocate(net, prep.work_zeroed[idx], prep.macros.combined[idx], params, component_power,
+                         prep.batch.unified[idx])
+        clk = clock_ns(alloc.clk_ir_ns)
+        fp.units[idx] = alloc.units
+        fp.clk_ns[idx] = clk
+        res = scheduler(prep, idx, cycles(prep.tran_ns[idx], clk), cycles(t_ld, clk), cycles(t_st, clk),
+                        cycles(prep.mrg_ns[idx], clk))
+        for reason in set(res.status) - {"ok"}:
+            refuse(idx, res.status == reason, reason, True)
+        fine = res.status == "ok"
+        k_new, cap_ok = _capacities(res.elements, hw.data_res)
+        refuse(idx, fine & ~cap_ok, "zero_buffer_need", True)
+        fine &= cap_ok
+        idx, k_new, k_old = idx[fine], k_new[fine], fp.capacity_kb[idx][fine]
+        fp.steps[idx] = res.steps[fine]
+        fp.bubbles[idx] = res.bubbles[fine]
+        fp.capacity_kb[idx] = k_new
+        stop = (k_new == k_old) | (k_new > MAX_CAPACITY_KB)
+        active[idx[~stop]] = True
+    refuse(np.arange(n), (fp.status == "ok") & (fp.capacity_kb > MAX_CAPACITY_KB), "memory_capacity_gt_4096", False)
+    return fp
+
+
+def take_rows(obj, idx):
+    """Row selection of every array field of a dataclass of [B, ...] arrays."""
+    kwargs = {}
+    for name, value in vars(obj).items():
+        kwargs[name] = value[idx] if isinstance(value, np.ndarray) else value
+    return type(obj)(**kwargs)

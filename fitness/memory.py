@@ -1,0 +1,116 @@
+"""Per-macro scratchpad model (MODEL.md §6, §8.7 capacity rule), vectorized over designs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitness.hardware import Hardware
+from fitness.network import CONV, FC, POOL, Network
+
+MAX_CAPACITY_KB = 4096
+BUFFER_SLACK = 0.9  # capacity is the power of two at or above 90 % of the need
+
+
+@dataclass(frozen=True)
+class MemoryTable:
+    """The config's memory rows as arrays, indexed by position in ``sizes_kb``."""
+
+    sizes_kb: np.ndarray
+    leak_w: np.ndarray
+    read_latency_ns: np.ndarray
+    write_latency_ns: np.ndarray
+    read_energy_nj: np.ndarray
+    write_energy_nj: np.ndarray
+    area_mm2: np.ndarray
+
+    @classmethod
+    def from_hardware(cls, hardware: Hardware) -> "MemoryTable":
+        sizes = sorted(hardware.memory)
+        rows = [hardware.memory[k] for k in sizes]
+        return cls(
+            np.array(sizes, dtype=np.int64),
+            np.array([m.leak_power_w for m in rows]),
+            np.array([m.read_latency_ns for m in rows]),
+            np.array([m.write_latency_ns for m in rows]),
+            np.array([m.read_energy_nj for m in rows]),
+            np.array([m.write_energy_nj for m in rows]),
+            np.array([m.area_mm2 for m in rows]),
+        )
+
+    def index(self, capacity_kb) -> np.ndarray:
+        """Row index of each capacity, -1 where the table has no such key (PIMSYN: KeyError)."""
+        cap = np.asarray(capacity_kb, dtype=np.int64)
+        pos = np.searchsorted(self.sizes_kb, cap)
+        pos_c = np.minimum(pos, len(self.sizes_kb) - 1)
+        return np.where(self.sizes_kb[pos_c] == cap, pos_c, -1)
+
+
+@dataclass(frozen=True)
+class MemoryTraffic:
+    """Elements moved per block: ld/st per macro (latency) and ldv/stv in total (energy) [B, L]."""
+
+    ld: np.ndarray
+    st: np.ndarray
+    ld_volume: np.ndarray
+    st_volume: np.ndarray
+
+
+def memory_traffic(network: Network, col_blocks, n_slices, layer_dup, idiv, ddiv) -> MemoryTraffic:
+    arr = network.arrays
+    kind = arr.kind
+    s = np.asarray(n_slices, dtype=np.int64)
+    n_design = s.shape[0]
+    shape = (n_design, len(network))
+    ld, st, ldv, stv = (np.zeros(shape) for _ in range(4))
+    for l in range(len(network)):
+        dup = layer_dup[:, l]
+        c_out = arr.out_channels[l]
+        if kind[l] in (CONV, FC):
+            xsi = col_blocks[:, l] * s  # crossbars sharing one input row (Q19)
+            size = arr.rows[l]
+            ld[:, l] = (size / idiv[:, l]) * (dup / ddiv[:, l]) * xsi
+            ldv[:, l] = dup * size * xsi
+        elif kind[l] == POOL:
+            ld[:, l] = ldv[:, l] = c_out * arr.kernel_h[l] * arr.kernel_w[l] * dup
+        else:  # ELTWISE: one operand only (Q20)
+            ld[:, l] = ldv[:, l] = dup * c_out
+        st[:, l] = dup * c_out / ddiv[:, l]
+        stv[:, l] = dup * c_out
+    return MemoryTraffic(ld, st, ldv, stv)
+
+
+def _accesses(elements, data_res: int, memory_bw: int) -> np.ndarray:
+    return np.ceil(elements * data_res / memory_bw)
+
+
+def load_store_latency_ns(traffic: MemoryTraffic, hardware: Hardware, table: MemoryTable, row) -> tuple[np.ndarray, np.ndarray]:
+    """(t_LD, t_ST) [B, L] in ns for the memory row index ``row`` [B]."""
+    dr, bw = hardware.data_res, hardware.memory_bw
+    t_ld = _accesses(traffic.ld, dr, bw) * table.read_latency_ns[row][:, None]
+    t_st = _accesses(traffic.st, dr, bw) * table.write_latency_ns[row][:, None]
+    return t_ld, t_st
+
+
+def dynamic_energy_nj(traffic: MemoryTraffic, layer_blocks, hardware: Hardware, table: MemoryTable, row) -> np.ndarray:
+    """E_mem_dyn [B]: reads and writes of every block of every layer, summed in layer order."""
+    dr, bw = hardware.data_res, hardware.memory_bw
+    rd = table.read_energy_nj[row]
+    wr = table.write_energy_nj[row]
+    ld_e = _accesses(traffic.ld_volume, dr, bw) * rd[:, None]
+    st_e = _accesses(traffic.st_volume, dr, bw) * wr[:, None]
+    total = np.zeros(ld_e.shape[0])
+    for l in range(ld_e.shape[1]):
+        total = total + (ld_e[:, l] + st_e[:, l]) * layer_blocks[:, l]
+    return total
+
+
+def capacity_kb(buffer_elements: float, data_res: int) -> int:
+    """Capacity in KB from the largest buffer need (elements), PIMSYN's float rule (§8.7).
+
+    Raises ValueError for a zero need (PIMSYN's log2(0) crash).
+    """
+    need_bytes = math.ceil(buffer_elements * (data_res / 8))
+    return int(pow(2, math.ceil(math.log2(need_bytes * BUFFER_SLACK))) / 1024)

@@ -1,0 +1,117 @@
+"""The capacity-independent part of an evaluation (MODEL.md §0 steps 1-5), for a batch.
+
+Vectorized stages give [B, L] arrays; the layout and the DAG block mapping are per
+design. ``status`` holds "ok" or the reason PIMSYN would crash on the design before its
+first DAG (these rows are not scheduled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitness.blocks import layer_dup_blocks
+from fitness.crossbars import bit_loops, col_blocks, crossbar_sets, row_blocks, slices
+from fitness.depcb import DagStructure, build_structure
+from fitness.design import DesignBatch
+from fitness.hardware import Hardware
+from fitness.layout import LAYOUT_REASONS, Layout, noc_flits, place_and_route, provider_csr
+from fitness.macros import MacroCounts, macro_counts, split_factors
+from fitness.memory import MemoryTraffic, memory_traffic
+from fitness.network import Network
+from fitness.oplist import op_table
+from fitness.workload import ComponentParams, component_params, workloads, zero_shared_adc
+
+
+@dataclass
+class Prepared:
+    network: Network
+    hardware: Hardware
+    batch: DesignBatch
+    status: np.ndarray  # object[B]: "ok" or a crash reason
+    n_slices: np.ndarray  # [B]
+    bits: np.ndarray  # [B]
+    adc_res: np.ndarray  # [B]
+    params: ComponentParams
+    rows_x: np.ndarray  # [B, L]
+    cols_x: np.ndarray  # [B, L]
+    sets: np.ndarray  # [B, L]
+    dup: np.ndarray  # [B, L]
+    blocks: np.ndarray  # [B, L]
+    macros: MacroCounts
+    idiv: np.ndarray  # [B, L]
+    ddiv: np.ndarray  # [B, L]
+    work: np.ndarray  # [B, L, N_COMPONENTS] FC-scaled workloads (energy, minimum power)
+    work_zeroed: np.ndarray  # same with shared ADC demand zeroed (allocation, clock)
+    traffic: MemoryTraffic
+    tran_ns: np.ndarray  # [B, L] transfer delay, 0 where there is no TRAN
+    mrg_ns: np.ndarray  # [B, L] merge delay, 0 where there is no MRG
+    op_code: np.ndarray  # [B, L, Kmax]
+    n_ops: np.ndarray  # [B, L]
+    layouts: list  # Layout | None per design
+    structures: list  # DagStructure | None per design
+    prov: tuple  # provider CSR (ptr, idx)
+
+    @property
+    def max_power_w(self) -> np.ndarray:
+        """Power left after the crossbar reservation, PIMSYN's P_tot - P_tot x rho."""
+        p = self.batch.total_power_w
+        return p - p * self.batch.rram_ratio
+
+
+def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepared:
+    n = len(batch)
+    n_layer = len(network)
+    status = np.full(n, "ok", dtype=object)
+    n_mvm = len(network.mvm_indices)
+    share = batch.macro_share
+    status[((share < -1) | (share >= n_mvm)).any(axis=1)] = "share_partner_out_of_range"
+    status[(batch.dup < 1).any(axis=1) & (status == "ok")] = "dup_below_1"
+    status[(batch.macro_num < 1).any(axis=1) & (status == "ok")] = "macro_num_below_1"
+    status[~np.isin(batch.xbar_size, [x for x, _ in hardware.rram]) & (status == "ok")] = "xbar_size_without_table_entry"
+    good = status == "ok"
+    # Neutral stand-ins keep the vectorized stages finite on rows that are already refused.
+    xbar = np.where(good, batch.xbar_size, 256)
+    dup_conv = np.where(good[:, None], batch.dup, 1)
+    share = np.where(good[:, None], share, -1)
+    own_gene = np.where(good[:, None], batch.macro_num, 1)
+
+    s = slices(hardware.weight_res, np.where(batch.rram_res > 0, batch.rram_res, 1))
+    bits = bit_loops(hardware.data_res, np.where(batch.dac_res > 0, batch.dac_res, 1))
+    adc = batch.adc_res
+    params = component_params(hardware, adc, batch.dac_res)
+    rows_x = row_blocks(network, xbar)
+    cols_x = col_blocks(network, xbar)
+    sets = crossbar_sets(network, xbar, s)
+    dup, blocks = layer_dup_blocks(network, dup_conv)
+    macros = macro_counts(network, own_gene, share)
+    idiv, ddiv = split_factors(macros.combined, dup)
+    work = workloads(network, hardware, xbar, s, rows_x, cols_x, dup)
+    work_zeroed = zero_shared_adc(network, work, macros.partner)
+    traffic = memory_traffic(network, cols_x, s, dup, idiv, ddiv)
+    tr_flits, mg_flits = noc_flits(network, dup, idiv, ddiv, hardware.data_res, hardware.noc_bw)
+
+    prov = provider_csr(network)
+    layouts: list = [None] * n
+    structures: list = [None] * n
+    hops_t = np.zeros((n, n_layer), dtype=np.int64)
+    hops_m = np.zeros((n, n_layer), dtype=np.int64)
+    for b in np.flatnonzero(good):
+        lay: Layout = place_and_route(network, macros.combined[b], macros.partner[b], macros.grid_cols[b], prov)
+        layouts[b] = lay
+        if lay.status != 0:
+            status[b] = LAYOUT_REASONS[lay.status]
+            continue
+        hops_t[b], hops_m[b] = lay.transfer_hops, lay.merge_hops
+        st: DagStructure = build_structure(network, dup[b], blocks[b], idiv[b], ddiv[b], prov)
+        structures[b] = st
+        if st.status != 0:
+            status[b] = "dependency_block_out_of_range"
+    has_tran, has_mrg = hops_t > 0, hops_m > 0
+    tran_ns = np.where(has_tran, hops_t + tr_flits, 0).astype(np.float64)
+    mrg_ns = np.where(has_mrg, hops_m + mg_flits, 0).astype(np.float64)
+    op_code, n_ops = op_table(network, has_tran, has_mrg)
+    return Prepared(network, hardware, batch, status, s, bits, adc, params, rows_x, cols_x, sets, dup, blocks,
+                    macros, idiv, ddiv, work, work_zeroed, traffic, tran_ns, mrg_ns, op_code, n_ops,
+                    layouts, structures, prov)

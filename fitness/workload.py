@@ -1,0 +1,220 @@
+"""Workloads, minimum-power test, component allocation and clock (MODEL.md §5.2-§5.6).
+
+Everything is vectorized over designs ([B] and [B, L, N_COMPONENTS] arrays). Sums over
+(layer, component) run sequentially in PIMSYN's order (layer order, then the layer's
+component order) so that float results, and hence the allocation ceilings, match PIMSYN
+bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from fitness.hardware import Hardware
+from fitness.network import FC, Network
+from fitness.oplist import ADC, ADDITION, COMPONENT_NAMES, DAC, N_COMPONENTS, SHIFTADD, component_order, order_table
+
+CLOCK_FLOOR_NS = 100.0  # hard-coded crossbar read time (Q5)
+FC_WORKLOAD_DIVISOR = 100  # FC workloads become min(ceil(w / 100), 100) (Q15)
+
+
+@dataclass(frozen=True)
+class ComponentParams:
+    """Per-design component parameters [B, N_COMPONENTS] (ADC/DAC follow each design's resolution).
+
+    Entries of a missing ADC/DAC resolution are NaN; ``valid`` [B] says whether both exist.
+    """
+
+    static_w: np.ndarray
+    dynamic_w: np.ndarray
+    peak_w: np.ndarray
+    frequency_ghz: np.ndarray
+    latency_ns: np.ndarray
+    area_mm2: np.ndarray
+    valid: np.ndarray
+
+
+def component_params(hardware: Hardware, adc_res, dac_res) -> ComponentParams:
+    adc_res = np.asarray(adc_res, dtype=np.int64)
+    dac_res = np.asarray(dac_res, dtype=np.int64)
+    n = adc_res.shape[0]
+    fields = ("static_power_w", "dynamic_power_w", "peak_power_w", "frequency_ghz", "latency_ns", "area_mm2")
+    out = {f: np.full((n, N_COMPONENTS), np.nan) for f in fields}
+    valid = np.ones(n, dtype=bool)
+    for c, name in enumerate(COMPONENT_NAMES):
+        if c in (ADC, DAC):
+            continue
+        for f in fields:
+            out[f][:, c] = getattr(hardware.alu[name], f)
+    for c, table, res in ((ADC, hardware.adc, adc_res), (DAC, hardware.dac, dac_res)):
+        for value in np.unique(res):
+            sel = res == value
+            unit = table.get(int(value))
+            if unit is None:
+                valid &= ~sel
+                continue
+            for f in fields:
+                out[f][sel, c] = getattr(unit, f)
+    return ComponentParams(*(out[f] for f in fields), valid=valid)
+
+
+def workloads(network: Network, hardware: Hardware, xbar_size, n_slices, row_blocks, col_blocks, layer_dup) -> np.ndarray:
+    """Operations per block (per bit iteration for DAC/ADC/SHIFTADD) [B, L, N_COMPONENTS], FC-scaled."""
+    arr = network.arrays
+    x = np.asarray(xbar_size, dtype=np.int64)
+    s = np.asarray(n_slices, dtype=np.int64)
+    v = hardware.vfu_width
+    n_design = x.shape[0]
+    w = np.zeros((n_design, len(network), N_COMPONENTS))
+    for l, comps in enumerate(component_order(network)):
+        dup = layer_dup[:, l]
+        rows_x, cols_x = row_blocks[:, l], col_blocks[:, l]
+        adc_ops = dup * cols_x * x * rows_x * s
+        for c in comps:
+            if c == DAC:
+                val = (dup * arr.rows[l] * (cols_x * s)).astype(np.float64)
+            elif c == ADC:
+                val = adc_ops.astype(np.float64)
+            elif c == SHIFTADD:
+                val = adc_ops.astype(np.float64) / v
+            elif c == ADDITION:
+                val = (dup * rows_x * s).astype(np.float64) / v
+            else:
+                val = (dup * arr.out_channels[l]).astype(np.float64) / v
+            if arr.kind[l] == FC:
+                val = np.minimum(np.ceil(val / FC_WORKLOAD_DIVISOR), FC_WORKLOAD_DIVISOR)
+            w[:, l, c] = val
+    return w
+
+
+def minimum_power(network: Network, w, combined, params: ComponentParams) -> np.ndarray:
+    """P_min [B]: all DACs, plus one unit of every other component per (combined) macro (Q16)."""
+    return _minimum_power(order_table(network), w, np.asarray(combined, dtype=np.int64), params.peak_w)
+
+
+@numba.njit(cache=True)
+def _minimum_power(order, w, combined, peak):
+    n_design, n_layer = w.shape[0], w.shape[1]
+    out = np.zeros(n_design)
+    for b in range(n_design):
+        p = 0.0
+        for l in range(n_layer):
+            for j in range(order.shape[1]):
+                c = order[l, j]
+                if c < 0:
+                    break
+                if c == DAC:
+                    p += w[b, l, DAC] * peak[b, DAC]
+                else:
+                    p += combined[b, l] * peak[b, c]
+        out[b] = p
+    return out
+
+
+def zero_shared_adc(network: Network, w, partner) -> np.ndarray:
+    """Copy of w where, for each shared pair (gene order), the smaller ADC demand is zeroed
+    (ties zero the partner); that layer borrows its partner's ADCs."""
+    w = w.copy()
+    n_design = w.shape[0]
+    rows = np.arange(n_design)
+    for l in network.mvm_indices:
+        p = partner[:, l]
+        shared = p >= 0
+        if not shared.any():
+            continue
+        b, pl = rows[shared], p[shared]
+        own_adc, partner_adc = w[b, l, ADC], w[b, pl, ADC]
+        zero_own = own_adc < partner_adc
+        w[b[zero_own], l, ADC] = 0.0
+        w[b[~zero_own], pl[~zero_own], ADC] = 0.0
+    return w
+
+
+@dataclass(frozen=True)
+class Allocation:
+    units: np.ndarray  # [B, L, N_COMPONENTS] allocated units (DAC: = workload)
+    clk_ir_ns: np.ndarray  # [B] slowest non-FC compute IR
+    target_ns: np.ndarray  # [B] Kc, the common target latency
+
+
+def allocate(network: Network, w_zeroed, combined, params: ComponentParams, component_power_w, unified) -> Allocation:
+    """Closed-form allocation (paper Eq. 5/6 with a ceiling) and the IR clock; unified
+    post-processing where ``unified`` [B] is set (§5.5)."""
+    units, clk, target = _allocate(order_table(network), network.arrays.kind, np.asarray(w_zeroed, dtype=np.float64),
+                                   np.asarray(combined, dtype=np.int64), params.peak_w, params.frequency_ghz,
+                                   np.asarray(component_power_w, dtype=np.float64), np.asarray(unified, dtype=np.bool_))
+    return Allocation(units, clk, target)
+
+
+@numba.njit(cache=True)
+def _allocate(order, kind, w, combined, peak, freq, budget_w, unified):
+    n_design, n_layer, n_comp = w.shape
+    units = np.zeros(w.shape)
+    clk_out = np.zeros(n_design)
+    target_out = np.zeros(n_design)
+    per_macro = np.zeros(n_comp, dtype=np.int64)
+    seen = np.zeros(n_comp, dtype=np.bool_)  # component types met in non-FC layers
+    for b in range(n_design):
+        budget = budget_w[b]
+        const = 0.0
+        for l in range(n_layer):
+            for j in range(order.shape[1]):
+                c = order[l, j]
+                if c < 0:
+                    break
+                if c == DAC:
+                    units[b, l, c] = w[b, l, c]
+                    budget -= w[b, l, c] * peak[b, DAC]
+                else:
+                    const += w[b, l, c] * peak[b, c] / freq[b, c]
+        target = const / budget
+        target_out[b] = target
+        clk = 0.0
+        per_macro[:] = 0
+        seen[:] = False
+        for l in range(n_layer):
+            for j in range(order.shape[1]):
+                c = order[l, j]
+                if c < 0:
+                    break
+                if c == DAC:
+                    continue
+                wl = w[b, l, c]
+                alloc = np.ceil(wl / freq[b, c] / target) if wl > 0 else 0.0
+                units[b, l, c] = alloc
+                if kind[l] == FC:
+                    continue
+                if alloc > 0:
+                    clk = max(clk, wl / (freq[b, c] * alloc))
+                seen[c] = True
+                m = combined[b, l]
+                per_macro[c] = max(per_macro[c], -((-np.int64(alloc)) // m))
+        if unified[b]:
+            for l in range(n_layer):
+                for j in range(order.shape[1]):
+                    c = order[l, j]
+                    if c < 0:
+                        break
+                    if c == DAC or not seen[c]:
+                        continue
+                    if units[b, l, c] > 0:
+                        units[b, l, c] = per_macro[c] * combined[b, l]
+                    if kind[l] == FC:
+                        continue
+                    if units[b, l, c] > 0:
+                        clk = max(clk, w[b, l, c] / (freq[b, c] * units[b, l, c]))
+        clk_out[b] = clk
+    return units, clk_out, target_out
+
+
+def clock_ns(clk_ir_ns) -> np.ndarray:
+    """clk = max(100 ns, slowest compute IR)."""
+    return np.maximum(CLOCK_FLOOR_NS, np.asarray(clk_ir_ns, dtype=np.float64))
+
+
+def cycles(latency_ns, clk_ns) -> np.ndarray:
+    """ceil(t / clk) cycles for LD/ST/TRAN/MRG delays; broadcasts [B, L] against [B]."""
+    return np.ceil(np.asarray(latency_ns) / np.asarray(clk_ns)[:, None]).astype(np.int64)

@@ -1,0 +1,90 @@
+"""Golden comparison with PIMSYN's own ``evaluate_fitness`` on the 906 reference points.
+
+The cycle evaluator reproduces PIMSYN to float round-off: every feasible point's
+efficiency, clock, latency and energy terms within 1e-9 relative, steps, capacity and
+macro grid equal, infeasible exactly where (and why) PIMSYN returns 0, and a refusal row
+(never an exception) where PIMSYN crashes.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from fitness.evaluate import evaluate
+from fitness.hardware import load_hardware
+from fitness.pimcomp import load_pimcomp
+
+NETWORKS = ("alexnet", "resnet18", "msra_A", "vgg13", "vgg16")
+REL = 1e-9
+FLOAT_FIELDS = {
+    "efficiency_gops_w": "efficiency_gops_w",
+    "clk_ns": "clk_ns",
+    "latency_ns": "latency_ns",
+    "energy_nj": "energy_total_nj",
+    "energy_components_nj": "energy_components_nj",
+    "energy_crossbars_nj": "energy_crossbars_nj",
+    "energy_memory_nj": "energy_memory_nj",
+    "energy_noc_nj": "energy_noc_nj",
+}
+INT_FIELDS = ("steps", "memory_capacity_kb", "ops", "macro_rows", "macro_cols")
+
+
+@pytest.fixture(scope="module")
+def points(reference_dir):
+    return [json.loads(line) for line in (reference_dir / "points.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def results(points, reference_dir):
+    hw = load_hardware()
+    out = {}
+    for name in NETWORKS:
+        pts = [p for p in points if p["network"] == name]
+        net = load_pimcomp(reference_dir / "networks" / f"{name}.json")
+        out[name] = (pts, evaluate(net, hw, pts))
+    return out
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_feasible_points_match(results, name):
+    pts, frame = results[name]
+    rows = [(p, frame.iloc[i]) for i, p in enumerate(pts) if p["pimsyn_status"] == "ok"]
+    assert rows
+    problems = []
+    for p, r in rows:
+        if not r.feasible:
+            problems.append(f"{p['id']}: refused ({r.reason})")
+            continue
+        for ours, theirs in FLOAT_FIELDS.items():
+            if not np.isclose(r[ours], p[theirs], rtol=REL, atol=0):
+                problems.append(f"{p['id']}: {ours} {r[ours]!r} != {p[theirs]!r}")
+        for key in INT_FIELDS:
+            if int(r[key]) != int(p[key]):
+                problems.append(f"{p['id']}: {key} {r[key]} != {p[key]}")
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_infeasible_and_crash_points_refused(results, name):
+    pts, frame = results[name]
+    problems = []
+    for i, p in enumerate(pts):
+        r = frame.iloc[i]
+        if p["pimsyn_status"] == "infeasible":
+            if r.feasible or r.reason != p["pimsyn_reason"] or r.crashed:
+                problems.append(f"{p['id']}: {r.reason} != {p['pimsyn_reason']}")
+            if p["macro_rows"] is not None and (r.macro_rows, r.macro_cols) != (p["macro_rows"], p["macro_cols"]):
+                problems.append(f"{p['id']}: grid {r.macro_rows}x{r.macro_cols}")
+        elif p["pimsyn_status"] == "crash":
+            if r.feasible or not r.crashed or r.reason in ("ok", "") or r.efficiency_gops_w != 0:
+                problems.append(f"{p['id']}: crash not refused ({r.reason})")
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_all_point_kinds_covered(results):
+    statuses = {p["pimsyn_status"] for pts, _ in results.values() for p in pts}
+    assert statuses == {"ok", "infeasible", "crash"}
+    reasons = {r for _, frame in results.values() for r in frame.reason}
+    assert "adc_arbitration_conflict (Q23)" in reasons and "share_partner_not_earlier (Q7)" in reasons
+    assert sum(len(pts) for pts, _ in results.values()) == 906
