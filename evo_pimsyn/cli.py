@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from evo_pimsyn import __version__
+from evo_pimsyn.messages import use_cli_format
 from fitness.errors import InputError
 
 # Order here is the order in `--help`.
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_cli_format()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import onnx
 
-from evo_pimsyn.messages import use_cli_format
 from evo_pimsyn.models import MODEL_HELP, load_model, load_model_proto
 from fitness.errors import InputError
 from fitness.network import Layer, Network
@@ -39,7 +38,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_cli_format()
     network = load_model(args.model)
     slices = -(-WEIGHT_BITS // args.rram_res)
     sys.stdout.write(format_table(network, args.xbar_size, slices))
