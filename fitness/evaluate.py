@@ -59,7 +59,10 @@ def evaluate_full(network: Network, hardware: Hardware, designs, fidelity: str =
     if fidelity not in FIDELITIES:
         raise InputError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
     if fidelity == "analytic" and scheduler is None:
-        raise NotImplementedError("the analytic evaluator is not available yet")
+        from fitness.analytic.evaluate import evaluate_analytic_full
+
+        prep, fp, frame = evaluate_analytic_full(network, hardware, as_batch(network, designs))
+        return Evaluation(prep, fp, frame)
     batch = as_batch(network, designs)
     prep = prepare(network, hardware, batch)
     fp = solve(prep, scheduler or cycle_scheduler)

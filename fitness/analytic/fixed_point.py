@@ -1,0 +1,121 @@
+"""Vectorized copy of :func:`fitness.fixed_point.solve` (MODEL.md §8.9).
+
+Identical rounds and refusal rules; the only difference is that the capacity rule is
+applied to whole arrays (the cycle version loops over designs in Python, which would
+dominate the analytic evaluator's time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fitness.fixed_point import FixedPoint, Scheduler
+from fitness.memory import BUFFER_SLACK, MAX_CAPACITY_KB, MemoryTable, dynamic_energy_nj, load_store_latency_ns
+from fitness.oplist import N_COMPONENTS
+from fitness.prepare import Prepared
+from fitness.workload import CLOCK_FLOOR_NS, allocate, clock_ns, cycles, minimum_power
+
+MAX_ROUNDS = 10
+
+
+def capacities_kb(elements, data_res: int) -> tuple[np.ndarray, np.ndarray]:
+    """(capacity KB, ok) per design: :func:`fitness.memory.capacity_kb` on arrays; ok is
+    False where the need is zero (PIMSYN's log2(0) crash)."""
+    e = np.asarray(elements, dtype=np.float64)
+    need = np.ceil(e * (data_res / 8))
+    ok = need > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expo = np.ceil(np.log2(np.where(ok, need, 1.0) * BUFFER_SLACK))
+    cap = np.trunc(np.power(2.0, expo) / 1024).astype(np.int64)
+    return np.where(ok, cap, 0), ok
+
+
+def solve_vectorized(prep: Prepared, scheduler: Scheduler) -> FixedPoint:
+    hw = prep.hardware
+    net = prep.network
+    n = len(prep.batch)
+    n_layer = len(net)
+    table = MemoryTable.from_hardware(hw)
+    status = prep.status.copy()
+    crashed = status != "ok"
+    fp = FixedPoint(status, crashed, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.nan),
+                    np.zeros((n, n_layer, N_COMPONENTS)), np.full(n, -1, dtype=np.int64),
+                    np.zeros(n, dtype=np.int64), np.full(n, np.nan), np.zeros(n, dtype=np.int64))
+
+    def refuse(idx, mask, reason, crash):
+        sel = idx[np.asarray(mask, dtype=bool)]
+        fp.status[sel] = reason
+        fp.crashed[sel] = crash
+
+    idx = np.flatnonzero(fp.status == "ok")
+    ones = np.ones((len(idx), n_layer), dtype=np.int64)
+    first_clk = np.full(len(idx), CLOCK_FLOOR_NS)
+    res = scheduler(prep, idx, cycles(prep.tran_ns[idx], first_clk), ones, ones, cycles(prep.mrg_ns[idx], first_clk))
+    for reason in set(res.status) - {"ok"}:
+        refuse(idx, res.status == reason, reason, True)
+    k_prev, cap_ok = capacities_kb(res.elements, hw.data_res)
+    refuse(idx, (res.status == "ok") & ~cap_ok, "zero_buffer_need", True)
+    refuse(idx, (res.status == "ok") & cap_ok & (k_prev > MAX_CAPACITY_KB), "initial_memory_capacity_gt_4096", False)
+    fp.capacity_kb[idx] = k_prev
+    fp.steps[idx] = res.steps
+    fp.bubbles[idx] = res.bubbles
+
+    active = fp.status == "ok"
+    max_power = prep.max_power_w
+    for rnd in range(1, MAX_ROUNDS + 1):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        k_prev = fp.capacity_kb[idx]
+        row = table.index(k_prev)
+        missing = row < 0
+        refuse(idx, missing & (k_prev < table.sizes_kb[0]), "capacity_below_64kb (Q21)", True)
+        refuse(idx, missing & (k_prev >= table.sizes_kb[0]), "capacity_not_in_memory_table", True)
+        idx, row = idx[~missing], row[~missing]
+        refuse(idx, ~prep.params.valid[idx], "adc_or_dac_resolution_without_table_entry", True)
+        keep = prep.params.valid[idx]
+        idx, row = idx[keep], row[keep]
+        active[:] = False
+        if idx.size == 0:
+            break
+        fp.rounds[idx] = rnd
+        fp.memory_row[idx] = row
+        traffic = _take(prep.traffic, idx)
+        t_ld, t_st = load_store_latency_ns(traffic, hw, table, row)
+        fp.memory_dynamic_nj[idx] = dynamic_energy_nj(traffic, prep.blocks[idx], hw, table, row)
+        n_macros = prep.macros.n_macros[idx]
+        component_power = max_power[idx] - table.leak_w[row] * n_macros - hw.noc_power_w
+        params = _take(prep.params, idx)
+        p_min = minimum_power(net, prep.work[idx], prep.macros.combined[idx], params)
+        short = p_min >= component_power
+        refuse(idx, short, "mini_power_ge_component_power", False)
+        idx, row, t_ld, t_st, component_power, params = (
+            idx[~short], row[~short], t_ld[~short], t_st[~short], component_power[~short], _take(params, ~short))
+        if idx.size == 0:
+            break
+        alloc = allocate(net, prep.work_zeroed[idx], prep.macros.combined[idx], params, component_power,
+                         prep.batch.unified[idx])
+        clk = clock_ns(alloc.clk_ir_ns)
+        fp.units[idx] = alloc.units
+        fp.clk_ns[idx] = clk
+        res = scheduler(prep, idx, cycles(prep.tran_ns[idx], clk), cycles(t_ld, clk), cycles(t_st, clk),
+                        cycles(prep.mrg_ns[idx], clk))
+        for reason in set(res.status) - {"ok"}:
+            refuse(idx, res.status == reason, reason, True)
+        fine = res.status == "ok"
+        k_new, cap_ok = capacities_kb(res.elements, hw.data_res)
+        refuse(idx, fine & ~cap_ok, "zero_buffer_need", True)
+        fine &= cap_ok
+        idx, k_new, k_old = idx[fine], k_new[fine], fp.capacity_kb[idx][fine]
+        fp.steps[idx] = res.steps[fine]
+        fp.bubbles[idx] = res.bubbles[fine]
+        fp.capacity_kb[idx] = k_new
+        stop = (k_new == k_old) | (k_new > MAX_CAPACITY_KB)
+        active[idx[~stop]] = True
+    refuse(np.arange(n), (fp.status == "ok") & (fp.capacity_kb > MAX_CAPACITY_KB), "memory_capacity_gt_4096", False)
+    return fp
+
+
+def _take(obj, idx):
+    """Row selection of every array field of a dataclass of [B, ...] arrays."""
+    return type(obj)(**{k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in vars(obj).items()})

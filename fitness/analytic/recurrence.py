@@ -1,0 +1,720 @@
+"""The max-plus recurrence of MODEL.md §12 on (sampled) computation blocks, with the
+shared-ADC waiting and the §8.7 buffer need estimated from its times.
+
+Within a layer with per-op delays dop_k / dcb_k, the longest path from block c' op 0 to
+block c op k is D_k + (c - c') x M_k (D_k = sum of dop_i for i < k, M_k = max of dcb_i for
+i <= k). Chaining the recurrence over a subset of blocks c_0 = 0 < c_1 < ... < n - 1 with
+block gaps g_j = c_j - c_{j-1}::
+
+    t_0[c_j] = max(t_0[c_{j-1}] + g_j dcb_0, a[c_j])
+    t_k[c_j] = max(t_{k-1}[c_j] + dop_{k-1}, t_k[c_{j-1}] + g_j dcb_k)
+
+is exact when every block is sampled (``max_samples`` >= n); with fewer samples the
+inter-layer arrivals a[c] of skipped blocks are ignored and a provider's last-op time at
+an unsampled block is interpolated linearly (t is piecewise linear in c). The makespan is
+attained at the last block of some layer (t_k grows with c), which is always sampled.
+
+Shared ADC (§8.6): the later layer of a pair waits, at its ADC op, for a step where none
+of the partner's bit chains (B steps each) is running or starting (:func:`_adc_free`);
+the partner's own waiting is left to :mod:`.correction` (``pair_delay``, a fluid FIFO
+estimate computed here from both layers' ADC request times).
+
+Buffers (§8.7): inbuf is the max over (sampled) blocks of the summed inputcap (closed form,
+capacity independent). outbuf of a provider P is (hi_P - lo_P) x C_P evaluated (a) just
+before each consumer event that follows a consumer ST (lo = that block's window start,
+hi = dup_P x P's blocks stored by then), (b) at P's sampled ST events with lo from the
+latest event of any consumer (Q24), (c) before the first consumer event (lo = 0), and for
+layers without consumers at their last ST.
+
+Two numba kernels loop over the designs (no Python work per design):
+
+* :func:`build_samples` (capacity independent, once per batch): the sampled blocks, the
+  provider sample each (block, provider) waits for, the providers' live-window starts and
+  the input-buffer need;
+* :func:`run_recurrence` (once per fixed-point round): steps, per-layer timing summaries,
+  the shared-ADC pair delay and the buffer need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
+
+_BIT = BIT_LEVEL.copy()
+_JIT = dict(cache=True, error_model="numpy", boundscheck=False)
+_CONV, _FC, _POOL, _ELTWISE = 0, 1, 2, 3
+
+
+@numba.njit(inline="always", **_JIT)
+def _cdiv(a, b):
+    return -((-a) // b)
+
+
+@numba.njit(inline="always", **_JIT)
+def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
+    """Copy of :func:`fitness.depcb.depend_block` (inlined here): 1-based provider block count."""
+    q = min(w_l * w_l, (c + 1) * dup_l)
+    if kind_l == _CONV or kind_l == _POOL:
+        x = _cdiv(q, w_l)
+        y = q % w_l
+        if y == 0:
+            y = w_l
+        x = min(w_p, (x - 1) * sh + kh - ph)
+        y = min(w_p, (y - 1) * sw + kw - pw)
+        return _cdiv((x - 1) * w_p + y, dup_p)
+    if kind_l == _ELTWISE:
+        return _cdiv(q, dup_p)
+    return n_p
+
+
+@numba.njit(inline="always", **_JIT)
+def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
+    """Copy of :func:`fitness.depcb.pixel_range` (inlined here)."""
+    if kind_l == _CONV or kind_l == _POOL:
+        x = _cdiv(q, w_l) if q > 0 else 1
+        y = q % w_l
+        if y == 0:
+            y = w_l
+        sx = (x - 1) * sh + 1 - ph
+        sy = max(0, (y - 1) * sw + 1 - pw)
+        start = (sx - 1) * w_p + sy if sx > 0 else 0
+        ex = min(w_p, (x - 1) * sh + kh - ph)
+        ey = min(w_p, (y - 1) * sw + kw - pw)
+        return start, (ex - 1) * w_p + ey
+    if kind_l == _ELTWISE:
+        return q, q
+    return 0, w_p * h_p
+NEG = -1.0e18
+TAU_SHIFT = 1.0
+# Provider-count estimate between two samples: linear interpolation, moved this far
+# towards the fastest possible progress (one block per period after the lower sample).
+# Interpolation alone underestimates the provider's lead (hence the buffer need) on
+# heavily subsampled layers (VGG's 50k-block convs); 0.5 restores most of it.
+UB = 0.5
+DO_BUF = True
+
+
+@dataclass
+class Samples:
+    status: np.ndarray  # int[B] 0 ok, 1 dependency block out of range
+    lay_off: np.ndarray  # int[B, L+1] global sample offsets per layer
+    samp_c: np.ndarray  # int[S] block index of each sample
+    slot_off: np.ndarray  # int[B, L+1] global (sample, provider) slot offsets
+    dep_j: np.ndarray  # int[slots] global sample index of the provider sample at or below depcb-1
+    dep_f: np.ndarray  # float[slots] fractional position towards the next provider sample
+    win_lo: np.ndarray  # int[slots] pstart(dup_L x c; P, L)
+    inbuf: np.ndarray  # float[B, L] max input need (elements)
+    win_bonus: np.ndarray  # float[slots] extra window width (0: reserved for a finer window model)
+
+
+@numba.njit(**_JIT)
+def _sample_blocks(n, cap, out, o):
+    if n <= cap:
+        for c in range(n):
+            out[o + c] = c
+        return n
+    m = cap
+    for j in range(m):
+        out[o + j] = (j * (n - 1)) // (m - 1)
+    return m
+
+
+@numba.njit(**_JIT)
+def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
+    nb, n_layer = dup.shape
+    lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    slot_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    tot = 0
+    tot_slot = 0
+    for b in range(nb):
+        for l in range(n_layer):
+            lay_off[b, l] = tot
+            slot_off[b, l] = tot_slot
+            m = min(max(n[b, l], 0), cap)
+            tot += m
+            tot_slot += m * (prov_ptr[l + 1] - prov_ptr[l])
+        lay_off[b, n_layer] = tot
+        slot_off[b, n_layer] = tot_slot
+    samp_c = np.zeros(tot, dtype=np.int64)
+    dep_j = np.zeros(tot_slot, dtype=np.int64)
+    dep_f = np.zeros(tot_slot, dtype=np.float64)
+    win_lo = np.zeros(tot_slot, dtype=np.int64)
+    win_bonus = np.zeros(tot_slot, dtype=np.float64)
+    inbuf = np.zeros((nb, n_layer), dtype=np.float64)
+    status = np.zeros(nb, dtype=np.int64)
+    tmp = np.zeros(cap_in + 8, dtype=np.int64)
+    for b in range(nb):
+        for l in range(n_layer):
+            _sample_blocks(max(n[b, l], 0), cap, samp_c, lay_off[b, l])
+        for l in range(n_layer):
+            n_prov = prov_ptr[l + 1] - prov_ptr[l]
+            o = lay_off[b, l]
+            m = lay_off[b, l + 1] - o
+            for i in range(m):
+                c = samp_c[o + i]
+                q0 = dup[b, l] * c
+                for jj in range(n_prov):
+                    p = prov_idx[prov_ptr[l] + jj]
+                    slot = slot_off[b, l] + i * n_prov + jj
+                    d = depend_block(c, kind[l], w[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
+                                     w[p], dup[b, p], n[b, p]) - 1
+                    if d < 0 or d >= n[b, p]:
+                        status[b] = 1
+                        d = 0
+                    # provider sample at or below d
+                    po = lay_off[b, p]
+                    pm = lay_off[b, p + 1] - po
+                    lo_i, hi_i = 0, pm - 1
+                    while lo_i < hi_i:
+                        mid = (lo_i + hi_i + 1) // 2
+                        if samp_c[po + mid] <= d:
+                            lo_i = mid
+                        else:
+                            hi_i = mid - 1
+                    dep_j[slot] = po + lo_i
+                    c_a = samp_c[po + lo_i]
+                    if c_a < d and lo_i + 1 < pm:
+                        dep_f[slot] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
+                    st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                    win_lo[slot] = st
+            # input buffer need: max over (sampled) blocks of the summed inputcap
+            if n_prov > 0 and n[b, l] > 0:
+                k_in = _sample_blocks(n[b, l], cap_in, tmp, 0)
+                per_macro = -((-dup[b, l]) // max(ddiv[b, l], 1))
+                best = 0.0
+                for i in range(k_in + 3):
+                    if i < k_in:
+                        c = tmp[i]
+                    else:
+                        c = i - k_in + 1  # blocks 1..3 (row effects near the top)
+                        if c >= n[b, l]:
+                            continue
+                    q0 = dup[b, l] * c
+                    q1 = q0 + per_macro
+                    total = 0.0
+                    for jj in range(n_prov):
+                        p = prov_idx[prov_ptr[l] + jj]
+                        st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                        _, en = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                        total += (en - st) * c_out[p] / idiv[b, l]
+                    if total > best:
+                        best = total
+                inbuf[b, l] = best
+    return status, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, inbuf, win_bonus
+
+
+def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 32, max_in_samples: int = 64) -> Samples:
+    arr = network.arrays
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    out = _build(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
+                 arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left, prov[0], prov[1],
+                 i64(dup), i64(blocks), i64(idiv), i64(ddiv), int(max_samples), int(max_in_samples))
+    return Samples(*out)
+
+
+@numba.njit(**_JIT)
+def _count_le(tv, samp_c, o, so, m, n_total, tau):
+    """Blocks (1-based count) whose sampled-and-interpolated time is <= tau (tv from o, samp_c from so)."""
+    if m == 0 or tv[o] > tau:
+        return 0.0
+    if tv[o + m - 1] <= tau:
+        return float(n_total)
+    lo, hi = 0, m - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if tv[o + mid] <= tau:
+            lo = mid
+        else:
+            hi = mid - 1
+    c_a = samp_c[so + lo]
+    c_b = samp_c[so + lo + 1]
+    f = (tau - tv[o + lo]) / (tv[o + lo + 1] - tv[o + lo])
+    return float(c_a + int(f * (c_b - c_a)) + 1)
+
+
+@numba.njit(**_JIT)
+def _time_at(tv, samp_c, o, so, m, c):
+    """Interpolated time of block c from the sampled sequence tv."""
+    lo, hi = 0, m - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if samp_c[so + mid] <= c:
+            lo = mid
+        else:
+            hi = mid - 1
+    c_a = samp_c[so + lo]
+    if c_a == c or lo + 1 >= m:
+        return tv[o + lo]
+    c_b = samp_c[so + lo + 1]
+    return tv[o + lo] + (c - c_a) * (tv[o + lo + 1] - tv[o + lo]) / (c_b - c_a)
+
+
+@numba.njit(**_JIT)
+def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties):
+    """First step >= x at which a bit chain may start on an ADC shared with a layer whose
+    chains (B steps each) start at the sampled times tadc[o:o+m] (interpolated between
+    samples). A running chain (bit > 0) wins against a new one; two new chains tie and the
+    earlier layer wins (MODEL.md §8.6)."""
+    if m == 0:
+        return x
+    s = x
+    for _ in range(4 * m + 8):
+        q = s - 0.5 if we_win_ties else s
+        if tadc[o] > q:
+            return s
+        lo, hi = 0, m - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if tadc[o + mid] <= q:
+                lo = mid
+            else:
+                hi = mid - 1
+        t_a = tadc[o + lo]
+        slope = 0.0
+        if lo + 1 < m:
+            slope = (tadc[o + lo + 1] - t_a) / (samp_c[so + lo + 1] - samp_c[so + lo])
+            latest = t_a + np.floor((q - t_a) / slope) * slope
+        else:
+            latest = t_a
+        if latest <= s - B:
+            return s
+        if lo + 1 < m and slope <= B + 1e-9 and not we_win_ties:
+            s = tadc[o + lo + 1] + B  # back-to-back chains win every tie: wait for the segment's end
+        else:
+            s = latest + B
+    return s
+
+
+@numba.njit(inline="always", **_JIT)
+def _count_lt_ptr(tv, samp_c, o, so, m, n_total, s, ptr):
+    """(blocks with interpolated time < s, updated pointer); s must not decrease between calls."""
+    if tv[o] >= s:
+        return 0.0, ptr
+    while ptr + 1 < m and tv[o + ptr + 1] < s:
+        ptr += 1
+    if ptr + 1 >= m:
+        return float(n_total), ptr
+    c_a = samp_c[so + ptr]
+    c_b = samp_c[so + ptr + 1]
+    t_a = tv[o + ptr]
+    slope = (tv[o + ptr + 1] - t_a) / (c_b - c_a)
+    k = int(np.ceil((s - t_a) / slope))  # blocks c_a .. c_a + k - 1 are before s
+    return float(c_a + min(k, c_b - c_a)), ptr
+
+
+@numba.njit(**_JIT)
+def _pair_delay(tadc, samp_c, ol, sl, ml, nl_blocks, op_, sp, mp, np_blocks, B):
+    """Fluid FIFO model of one shared ADC (two layers' bit chains of B steps each, requested at
+    their recurrence ADC start times): the larger delay of the two layers' last chains.
+
+    F(T) = max over s <= T of (s - work requested before s) + work requested up to T is when
+    the server finishes the work requested by T; a layer's delay is F(its last request) minus
+    its undisturbed finish. The max runs over the request times (breakpoints)."""
+    if ml == 0 or mp == 0:
+        return 0.0
+    t_last_l = tadc[ol + ml - 1]
+    t_last_p = tadc[op_ + mp - 1]
+    best_l = -1e300  # max of G(s) over s <= t_last_l
+    best_p = -1e300
+    i, j = 0, 0
+    ptr_l, ptr_p = 0, 0
+    while i < ml or j < mp:
+        if j >= mp or (i < ml and tadc[ol + i] <= tadc[op_ + j]):
+            s = tadc[ol + i]
+            i += 1
+        else:
+            s = tadc[op_ + j]
+            j += 1
+        a_l, ptr_l = _count_lt_ptr(tadc, samp_c, ol, sl, ml, nl_blocks, s, ptr_l)
+        a_p, ptr_p = _count_lt_ptr(tadc, samp_c, op_, sp, mp, np_blocks, s, ptr_p)
+        g = s - B * (a_l + a_p)
+        if s <= t_last_l and g > best_l:
+            best_l = g
+        if s <= t_last_p and g > best_p:
+            best_p = g
+    d_l = best_l + B * (nl_blocks + _count_le(tadc, samp_c, op_, sp, mp, np_blocks, t_last_l)) - t_last_l - B
+    d_p = best_p + B * (_count_le(tadc, samp_c, ol, sl, ml, nl_blocks, t_last_p) + np_blocks) - t_last_p - B
+    return max(d_l, d_p, 0.0)
+
+
+@numba.njit(**_JIT)
+def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_idx, cons_ptr, cons_idx,
+         c_out, dup, n, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, win_bonus, inbuf, bit_level, partner, sharer,
+         tadc, prev_tadc, use_prev, do_buf, geo):
+    nd = idx.shape[0]
+    n_layer = op_code.shape[1]
+    kmax = op_code.shape[2]
+    steps = np.zeros(nd, dtype=np.int64)
+    elements = np.zeros(nd, dtype=np.float64)
+    # per-layer summaries: first op-0 start, last-block last-op start, ADC busy window, period
+    t_first = np.zeros((nd, n_layer), dtype=np.float64)
+    t_end = np.zeros((nd, n_layer), dtype=np.float64)
+    adc_first = np.zeros((nd, n_layer), dtype=np.float64)
+    adc_last = np.zeros((nd, n_layer), dtype=np.float64)
+    tran_first = np.zeros((nd, n_layer), dtype=np.float64)
+    mrg_last = np.zeros((nd, n_layer), dtype=np.float64)
+    period = np.zeros((nd, n_layer), dtype=np.float64)
+    kappa = np.zeros(kmax, dtype=np.int64)
+    rep = np.zeros(kmax, dtype=np.int64)
+    dop = np.zeros(kmax, dtype=np.int64)
+    dcb = np.zeros(kmax, dtype=np.int64)
+    tk = np.zeros(kmax, dtype=np.float64)
+    max_s = 1
+    for i in range(nd):
+        b = idx[i]
+        max_s = max(max_s, lay_off[b, n_layer] - lay_off[b, 0])
+    tl = np.zeros(max_s, dtype=np.float64)
+    tld = np.zeros(max_s, dtype=np.float64)
+    tst = np.zeros(max_s, dtype=np.float64)
+    pair_delay = np.zeros(nd, dtype=np.float64)
+    kappa_last = np.zeros(n_layer, dtype=np.int64)
+    cptr = np.zeros(2 * n_layer + 2, dtype=np.int64)
+    qptr = np.zeros(2 * n_layer + 2, dtype=np.int64)
+    outbuf = np.zeros(n_layer, dtype=np.float64)
+    for i in range(nd):
+        b = idx[i]
+        base = lay_off[b, 0]
+        B = bits[b]
+        makespan = 0.0
+        for l in range(n_layer):
+            K = n_ops[b, l]
+            for k in range(K):
+                op = op_code[b, l, k]
+                kap = 1
+                if op == TRAN:
+                    kap = k_tran[i, l]
+                elif op == LD:
+                    kap = k_ld[i, l]
+                elif op == ST:
+                    kap = k_st[i, l]
+                elif op == MRG:
+                    kap = k_mrg[i, l]
+                kappa[k] = kap
+                rep[k] = B if bit_level[op] else 1
+            for k in range(K):
+                if k < K - 1:
+                    if bit_level[op_code[b, l, k]] and not bit_level[op_code[b, l, k + 1]]:
+                        dop[k] = kappa[k] * rep[k]
+                    else:
+                        dop[k] = kappa[k]
+                    dcb[k] = max(kappa[k] * rep[k], dop[k] + kappa[k + 1] * rep[k + 1] - 1)
+                else:
+                    dop[k] = kappa[k]
+                    dcb[k] = kappa[k] * rep[k]
+            kappa_last[l] = kappa[K - 1]
+            o = lay_off[b, l]
+            m = lay_off[b, l + 1] - o
+            n_prov = prov_ptr[l + 1] - prov_ptr[l]
+            mx = 0
+            for k in range(K):
+                mx = max(mx, dcb[k])
+            period[i, l] = mx
+            prev_c = 0
+            pl_ = partner[b, l]
+            if pl_ > l:
+                pl_ = -1
+            pl_o = lay_off[b, pl_] if pl_ >= 0 else 0
+            pl_m = (lay_off[b, pl_ + 1] - pl_o) if pl_ >= 0 else 0
+            sl_ = sharer[b, l] if use_prev else -1
+            sl_o = lay_off[b, sl_] if sl_ >= 0 else 0
+            sl_m = (lay_off[b, sl_ + 1] - sl_o) if sl_ >= 0 else 0
+            for j in range(m):
+                c = samp_c[o + j]
+                if n_prov == 0:
+                    a = 0.0 if c == 0 else NEG
+                else:
+                    a = NEG
+                    for jj in range(n_prov):
+                        p = prov_idx[prov_ptr[l] + jj]
+                        slot = slot_off[b, l] + j * n_prov + jj
+                        g = dep_j[slot] - base
+                        t = tl[g]
+                        f = dep_f[slot]
+                        if f > 0.0:
+                            t = t + f * (tl[g + 1] - t)
+                        t += kappa_last[p]
+                        if t > a:
+                            a = t
+                gap = c - prev_c
+                for k in range(K):
+                    if k == 0:
+                        v = a
+                        if j > 0:
+                            v = max(v, tk[0] + gap * dcb[0])
+                    else:
+                        v = tk[k - 1] + dop[k - 1]
+                        if j > 0:
+                            v = max(v, tk[k] + gap * dcb[k])
+                    op = op_code[b, l, k]
+                    if op == ADC and pl_ >= 0:
+                        v = _adc_free(tadc, samp_c, pl_o, pl_o, pl_m, v, float(B), False)
+                    if op == ADC and sl_ >= 0:
+                        v = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), True)
+                    tk[k] = v
+                    if op == LD:
+                        tld[o - base + j] = v
+                    elif op == ST:
+                        tst[o - base + j] = v
+                    elif op == ADC:
+                        tadc[o + j] = v
+                        if j == 0:
+                            adc_first[i, l] = v
+                        if j == m - 1:
+                            adc_last[i, l] = v + B
+                    elif op == TRAN and j == 0:
+                        tran_first[i, l] = v
+                tl[o - base + j] = tk[K - 1]
+                if j == 0:
+                    t_first[i, l] = tk[0]
+                prev_c = c
+            if m > 0:
+                t_end[i, l] = tk[K - 1]
+                mrg_last[i, l] = tk[K - 1] + kappa[K - 1]
+                for k in range(K):
+                    v = tk[k]
+                    if bit_level[op_code[b, l, k]]:
+                        v += B - 1
+                    if v > makespan:
+                        makespan = v
+        steps[i] = int(makespan + 0.5) + 1
+        # ---- shared ADC pairs ----
+        for l in range(n_layer):
+            p = partner[b, l]
+            if p < 0:
+                continue
+            ol = lay_off[b, l]
+            op_ = lay_off[b, p]
+            pair_delay[i] += _pair_delay(tadc, samp_c, ol, ol, lay_off[b, l + 1] - ol, n[b, l],
+                                         op_, op_, lay_off[b, p + 1] - op_, n[b, p], float(B))
+        # ---- buffers (§8.7) from the recurrence times ----
+        for l in range(n_layer):
+            outbuf[l] = 0.0
+        for pl in range(n_layer if do_buf else 0):
+            po = lay_off[b, pl]
+            pm = lay_off[b, pl + 1] - po
+            if pm == 0:
+                continue
+            if cons_ptr[pl + 1] == cons_ptr[pl]:
+                outbuf[pl] = float(dup[b, pl] * n[b, pl] * c_out[pl])
+                continue
+            # before any consumer event the window starts at 0
+            tau0 = 1e300
+            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                L = cons_idx[e]
+                if lay_off[b, L + 1] > lay_off[b, L]:
+                    tau0 = min(tau0, tld[lay_off[b, L] - base])
+            best = dup[b, pl] * _count_le(tst, samp_c, po - base, po, pm, n[b, pl], tau0)
+            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                L = cons_idx[e]
+                lo_o = lay_off[b, L]
+                lm = lay_off[b, L + 1] - lo_o
+                lp = prov_ptr[L + 1] - prov_ptr[L]
+                jj = 0
+                for q in range(prov_ptr[L], prov_ptr[L + 1]):
+                    if prov_idx[q] == pl:
+                        jj = q - prov_ptr[L]
+                ptr_p = 0  # provider ST sample at or below tau
+                for e2 in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                    qptr[2 * (e2 - cons_ptr[pl])] = 0
+                    qptr[2 * (e2 - cons_ptr[pl]) + 1] = 0
+                ptr_l = 0  # consumer LD sample at or below t_s
+                lo_l = lo_o - base
+                lo_p = po - base
+                for j in range(lm):
+                    t_s = tst[lo_l + j]
+                    # next consumer event after t_s: its next ST or the first LD after t_s
+                    if j + 1 < lm:
+                        gap_c = samp_c[lo_o + j + 1] - samp_c[lo_o + j]
+                        nxt = t_s + (tst[lo_l + j + 1] - t_s) / gap_c
+                    else:
+                        nxt = 1e300
+                    if tld[lo_l] > t_s:
+                        nld = tld[lo_l]
+                    else:
+                        while ptr_l + 1 < lm and tld[lo_l + ptr_l + 1] <= t_s:
+                            ptr_l += 1
+                        if ptr_l + 1 < lm:
+                            t_a = tld[lo_l + ptr_l]
+                            slope = (tld[lo_l + ptr_l + 1] - t_a) / (samp_c[lo_o + ptr_l + 1] - samp_c[lo_o + ptr_l])
+                            nld = t_a + (np.floor((t_s - t_a) / slope) + 1.0) * slope
+                        else:
+                            nld = 1e300
+                    if nld < nxt:
+                        nxt = nld
+                    # another consumer's event overwrites the window start too (Q24)
+                    for e2 in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                        L2 = cons_idx[e2]
+                        if L2 == L:
+                            continue
+                        o2 = lay_off[b, L2]
+                        m2 = lay_off[b, L2 + 1] - o2
+                        for which in range(2):
+                            tv = tld if which == 0 else tst
+                            o2l = o2 - base
+                            if m2 == 0:
+                                continue
+                            if tv[o2l] > t_s:
+                                v2 = tv[o2l]
+                            else:
+                                pi_ = 2 * (e2 - cons_ptr[pl]) + which
+                                ptr = qptr[pi_]
+                                while ptr + 1 < m2 and tv[o2l + ptr + 1] <= t_s:
+                                    ptr += 1
+                                qptr[pi_] = ptr
+                                if ptr + 1 < m2:
+                                    t_a = tv[o2l + ptr]
+                                    slope = (tv[o2l + ptr + 1] - t_a) / (samp_c[o2 + ptr + 1] - samp_c[o2 + ptr])
+                                    v2 = t_a + (np.floor((t_s - t_a) / slope) + 1.0) * slope
+                                else:
+                                    v2 = 1e300
+                            if v2 < nxt:
+                                nxt = v2
+                    # after the consumer's last event its window start stays (surplus provider blocks, Q11)
+                    tau = 1e300 if nxt > 1e299 else nxt - TAU_SHIFT
+                    # provider blocks stored by tau
+                    if tst[lo_p] > tau:
+                        cnt = 0.0
+                    else:
+                        while ptr_p + 1 < pm and tst[lo_p + ptr_p + 1] <= tau:
+                            ptr_p += 1
+                        if ptr_p + 1 >= pm:
+                            cnt = float(n[b, pl])
+                        else:
+                            c_a = samp_c[po + ptr_p]
+                            c_b = samp_c[po + ptr_p + 1]
+                            t_a = tst[lo_p + ptr_p]
+                            f = (tau - t_a) / (tst[lo_p + ptr_p + 1] - t_a)
+                            cnt = float(c_a + int(f * (c_b - c_a)) + 1)
+                            if UB > 0.0:
+                                # the provider cannot run faster than one block per period after a sample
+                                fast = float(min(c_b, c_a + int((tau - t_a) / period[i, pl])) + 1)
+                                cnt = cnt + UB * (fast - cnt)
+                    sl = slot_off[b, L] + j * lp + jj
+                    v = dup[b, pl] * cnt - win_lo[sl] + win_bonus[sl]
+                    if v > best:
+                        best = v
+            # provider-side events: at each sampled ST of P, the window start is the one set by
+            # the latest consumer event (LD or ST of any consumer) before it
+            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                cptr[2 * (e - cons_ptr[pl])] = 0
+                cptr[2 * (e - cons_ptr[pl]) + 1] = 0
+            for k in range(pm):
+                T = tst[po - base + k]
+                lat_t = -1.0
+                lat_lo = 0
+                for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                    L = cons_idx[e]
+                    lo_o = lay_off[b, L]
+                    lm = lay_off[b, L + 1] - lo_o
+                    if lm == 0:
+                        continue
+                    for which in range(2):
+                        tv = tld if which == 0 else tst
+                        o_l = lo_o - base
+                        if tv[o_l] > T:
+                            continue
+                        pi_ = 2 * (e - cons_ptr[pl]) + which
+                        ptr = cptr[pi_]
+                        while ptr + 1 < lm and tv[o_l + ptr + 1] <= T:
+                            ptr += 1
+                        cptr[pi_] = ptr
+                        t_a = tv[o_l + ptr]
+                        c_a = samp_c[lo_o + ptr]
+                        if ptr + 1 < lm:
+                            c_b = samp_c[lo_o + ptr + 1]
+                            slope = (tv[o_l + ptr + 1] - t_a) / (c_b - c_a)
+                            cb = c_a + int((T - t_a) / slope)
+                            te_ = t_a + (cb - c_a) * slope
+                        else:
+                            cb = c_a
+                            te_ = t_a
+                        if te_ > lat_t:
+                            lat_t = te_
+                            st0, _ = pixel_range(dup[b, L] * cb, geo[0, L], geo[1, L], geo[3, L], geo[4, L], geo[5, L],
+                                                 geo[6, L], geo[7, L], geo[8, L], geo[1, pl], geo[2, pl])
+                            lat_lo = st0
+                v = dup[b, pl] * (samp_c[po + k] + 1.0) - lat_lo
+                if v > best:
+                    best = v
+            outbuf[pl] = best * c_out[pl]
+        e_max = 0.0
+        for l in range(n_layer):
+            v = inbuf[b, l] + outbuf[l]
+            if v > e_max:
+                e_max = v
+        elements[i] = e_max
+    return steps, elements, t_first, t_end, adc_first, adc_last, tran_first, mrg_last, period, pair_delay
+
+
+@dataclass
+class Timing:
+    steps: np.ndarray  # int[n]
+    elements: np.ndarray  # float[n]
+    t_first: np.ndarray  # [n, L] op-0 start of block 0
+    t_end: np.ndarray  # [n, L] last-op start of the last block
+    adc_first: np.ndarray  # [n, L] first ADC start
+    adc_last: np.ndarray  # [n, L] last ADC bit end
+    tran_first: np.ndarray  # [n, L]
+    mrg_last: np.ndarray  # [n, L]
+    period: np.ndarray  # [n, L] max dcb (self-limited steps per block)
+    pair_delay: np.ndarray  # [n] fluid-queue delay of the shared ADC pairs (summed)
+
+
+def consumer_csr(network):
+    ptr = np.zeros(len(network) + 1, dtype=np.int64)
+    idx = []
+    for l, cons in enumerate(network.consumers):
+        idx.extend(cons)
+        ptr[l + 1] = len(idx)
+    return ptr, np.array(idx, dtype=np.int64)
+
+
+def sharer_of(partner) -> np.ndarray:
+    """[B, L]: the later layer sharing each layer's macros (-1 if none)."""
+    partner = np.asarray(partner, dtype=np.int64)
+    out = np.full(partner.shape, -1, dtype=np.int64)
+    b, l = np.nonzero(partner >= 0)
+    p = partner[b, l]
+    later = l > p
+    out[b[later], p[later]] = l[later]
+    return out
+
+
+def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, blocks, prov, cons,
+                   k_tran, k_ld, k_st, k_mrg, partner=None, passes: int = 1) -> Timing:
+    """Recurrence times of designs ``idx`` (cycle counts are [len(idx), L]).
+
+    With ``partner`` ([B, L] layer index, -1 none) the shared ADC is modelled: pass 1 lets
+    the earlier layer of a pair run free and makes the later one wait for free ADC slots;
+    each further pass makes the earlier layer also wait for the later one's chains of the
+    previous pass (only designs with a shared pair are rerun).
+    """
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    idx = i64(idx)
+    if partner is None:
+        partner = np.full(dup.shape, -1, dtype=np.int64)
+    partner = i64(partner)
+    sharer = sharer_of(partner)
+    tadc = np.zeros(samples.samp_c.shape[0])
+    args = (op_code, n_ops, i64(bits))
+    rest = (prov[0], prov[1], cons[0], cons[1], network.arrays.out_channels, dup, blocks,
+            samples.lay_off, samples.samp_c, samples.slot_off, samples.dep_j, samples.dep_f,
+            samples.win_lo, samples.win_bonus, samples.inbuf, _BIT, partner, sharer)
+    kt, kl, ks, km = i64(k_tran), i64(k_ld), i64(k_st), i64(k_mrg)
+    arr = network.arrays
+    geo = np.ascontiguousarray(np.stack([arr.kind, arr.out_h, arr.out_w, arr.kernel_h, arr.kernel_w, arr.stride_h,
+                                         arr.stride_w, arr.pad_top, arr.pad_left]).astype(np.int64))
+    out = list(_run(idx, *args, kt, kl, ks, km, *rest, tadc, tadc, False, DO_BUF, geo))
+    shared = np.flatnonzero((partner[idx] >= 0).any(axis=1))
+    for _ in range(passes - 1):
+        if shared.size == 0:
+            break
+        prev = tadc.copy()
+        sub = _run(idx[shared], *args, kt[shared], kl[shared], ks[shared], km[shared], *rest, tadc, prev, True, DO_BUF, geo)
+        for a, v in zip(out, sub):
+            a[shared] = v
+    return Timing(*out)

@@ -1,0 +1,149 @@
+"""The analytic evaluator (fitness/analytic) against the cycle-level model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fitness.analytic.evaluate import evaluate_analytic, evaluate_analytic_full
+from fitness.analytic.fixed_point import capacities_kb
+from fitness.analytic.layout import hops
+from fitness.analytic.prepare import adc_resolution_fast, prepare_analytic
+from fitness.analytic.recurrence import run_recurrence
+from fitness.crossbars import adc_resolution
+from fitness.cycle_sched import bit_level_table, schedule
+from fitness.evaluate import evaluate
+from fitness.hardware import load_hardware
+from fitness.memory import capacity_kb
+from fitness.pimcomp import load_pimcomp
+from fitness.prepare import prepare
+
+genomes = pytest.importorskip("genomes")
+
+EXACT = 10**9  # sample every block: the recurrence is then exact
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return load_hardware()
+
+
+def _net(reference_dir, name):
+    return load_pimcomp(reference_dir / "networks" / f"{name}.json")
+
+
+def _designs(net, hw, n, seed, share_prob=0.25):
+    layout = genomes.GenomeLayout.build(net, hw, 49.0)
+    return genomes.decode(layout, genomes.random_genomes(layout, n, np.random.default_rng(seed), share_prob=share_prob))
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_hops_match_layout(reference_dir, hw, name):
+    net = _net(reference_dir, name)
+    batch = _designs(net, hw, 80, seed=11)
+    prep = prepare(net, hw, batch)
+    h = hops(net, prep.macros.combined, prep.macros.partner, prep.macros.grid_cols, prep.prov)
+    checked = 0
+    for b, lay in enumerate(prep.layouts):
+        if lay is None:
+            continue
+        assert h.status[b] == lay.status
+        if lay.status == 0:
+            np.testing.assert_array_equal(h.transfer[b], lay.transfer_hops)
+            np.testing.assert_array_equal(h.merge[b], lay.merge_hops)
+            checked += 1
+    assert checked > 40
+
+
+def _cycle_steps(prep, b, kt, kl, ks, km, noc):
+    net = prep.network
+    st = prep.structures[b]
+    n_layer = len(net)
+    out = schedule(prep.op_code[b], prep.n_ops[b], prep.blocks[b], int(prep.bits[b]), kt, kl, ks, km,
+                   prep.prov[0], prep.prov[1], net.arrays.out_channels, prep.dup[b],
+                   st.blk_off, st.ps_off, st.window_start, st.input_need, st.child_ptr, st.child_blk,
+                   np.zeros((n_layer, n_layer), dtype=bool), noc, bit_level_table())
+    return int(out[1]), int(out[3])
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_recurrence_exact_without_conflicts(reference_dir, hw, name):
+    """Unshared designs: the recurrence equals the cycle scheduler wherever no bubble was
+    needed (always true with the NoC conflicts switched off), for random cycle counts."""
+    net = _net(reference_dir, name)
+    batch = _designs(net, hw, 30, seed=3, share_prob=0.0)
+    prep = prepare(net, hw, batch)
+    ana = prepare_analytic(net, hw, batch, max_samples=EXACT, max_in_samples=EXACT)
+    idx = np.flatnonzero((prep.status == "ok") & (ana.status == "ok"))
+    assert len(idx) >= 20
+    rng = np.random.default_rng(0)
+    shape = (len(idx), len(net))
+    kt, kl, ks, km = (rng.integers(1, 5, shape) for _ in range(4))
+    tm = run_recurrence(net, ana.samples, idx, ana.op_code, ana.n_ops, ana.bits, ana.dup, ana.blocks, ana.prov,
+                        ana.cons, kt, kl, ks, km, ana.macros.partner)
+    n_noc_free = 0
+    for i, b in enumerate(idx):
+        free, _ = _cycle_steps(prep, b, kt[i], kl[i], ks[i], km[i], np.zeros((2 * len(net),) * 2, dtype=bool))
+        assert tm.steps[i] == free
+        real, bubbles = _cycle_steps(prep, b, kt[i], kl[i], ks[i], km[i], prep.layouts[b].noc_conflict)
+        if bubbles == 0 or not prep.layouts[b].noc_conflict.any():
+            assert tm.steps[i] == real
+            n_noc_free += 1
+        assert tm.pair_delay[i] == 0
+    if name == "alexnet":  # ResNet's eltwise forks make some NoC conflict bite in every design
+        assert n_noc_free > 0
+
+
+def test_exact_on_unshared_designs_end_to_end(reference_dir, hw):
+    """Whole evaluation, every block sampled, unshared AlexNet designs without bubbles."""
+    net = _net(reference_dir, "alexnet")
+    batch = _designs(net, hw, 80, seed=5, share_prob=0.0)
+    cy = evaluate(net, hw, batch)
+    _, _, an = evaluate_analytic_full(net, hw, batch, max_samples=EXACT)
+    sel = cy["feasible"].to_numpy() & (cy["bubbles"].fillna(1).to_numpy() == 0)
+    assert sel.sum() >= 8
+    np.testing.assert_array_equal(an["steps"][sel].to_numpy(), cy["steps"][sel].to_numpy())
+    np.testing.assert_allclose(an["efficiency_gops_w"][sel], cy["efficiency_gops_w"][sel], rtol=1e-9)
+
+
+def test_agreement_alexnet(reference_dir, hw):
+    net = _net(reference_dir, "alexnet")
+    layout = genomes.GenomeLayout.build(net, hw, 49.0)
+    batch = genomes.decode(layout, genomes.initial_population(layout, 100, np.random.default_rng(21)))
+    cy = evaluate(net, hw, batch)
+    an = evaluate_analytic(net, hw, batch)
+    assert list(an.columns) == list(cy.columns)
+    assert (an["feasible"].to_numpy() == cy["feasible"].to_numpy()).mean() >= 0.95
+    both = an["feasible"].to_numpy() & cy["feasible"].to_numpy()
+    e_c, e_a = cy["efficiency_gops_w"][both].to_numpy(), an["efficiency_gops_w"][both].to_numpy()
+    rel = np.abs(e_a / e_c - 1)
+    assert np.median(rel) <= 0.05
+    assert np.percentile(rel, 95) <= 0.3
+    rho = np.corrcoef(pd.Series(e_c).rank(), pd.Series(e_a).rank())[0, 1]
+    assert rho >= 0.95
+
+
+def test_refusals_match_cycle(reference_dir, hw):
+    net = _net(reference_dir, "alexnet")
+    batch = _designs(net, hw, 6, seed=2)
+    bad = batch.macro_share.copy()
+    bad[0, 1] = 5  # partner not earlier (Q7)
+    from dataclasses import replace
+
+    batch = replace(batch, macro_share=bad)
+    cy = evaluate(net, hw, batch)
+    an = evaluate_analytic(net, hw, batch)
+    assert an["reason"][0] == cy["reason"][0]
+    assert bool(an["crashed"][0]) == bool(cy["crashed"][0])
+
+
+def test_vectorized_helpers():
+    x = np.array([128, 256, 512, 256])
+    d = np.array([1, 2, 4, 1])
+    r = np.array([2, 2, 1, 4])
+    np.testing.assert_array_equal(adc_resolution_fast(x, d, r), adc_resolution(x, d, r))
+    e = np.array([1.0, 1000.0, 65000.0, 70000.0, 3.3e6, 2.9e7])
+    cap, ok = capacities_kb(e, 16)
+    assert ok.all()
+    np.testing.assert_array_equal(cap, [capacity_kb(v, 16) for v in e])
