@@ -1,0 +1,111 @@
+"""``evo-pimsyn run``: start a GA run in a new run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _duration(text: str) -> float:
+    from evo_pimsyn.engine.session import parse_duration
+    from fitness.errors import InputError
+
+    try:
+        return parse_duration(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"must be a duration such as 90s, 10m or 1h30m, got {text!r}") from exc
+
+
+def add_stop_arguments(p: argparse.ArgumentParser) -> None:
+    stop = p.add_mutually_exclusive_group()
+    stop.add_argument("--generations", type=_int_at_least(0), metavar="N",
+                      help="stop after generation N (generation 0 is the initial population; default 100)")
+    stop.add_argument("--time-budget", type=_duration, metavar="DURATION",
+                      help="stop once the search has run this long in total, e.g. 90s, 10m, 1h30m")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="search the design space with a multi-objective GA",
+        description="Start a GA run. Writes runs/NAME/ with run.json, generations.csv, pareto.csv, "
+                    "best.json, pimcomp.json and checkpoints (resume with `evo-pimsyn resume runs/NAME`).",
+    )
+    p.add_argument("--model", required=True, help="zoo:NAME, an .onnx file or a network .json")
+    p.add_argument("--power", type=_positive_float, required=True, metavar="W", help="total power budget, W")
+    p.add_argument("--config", metavar="FILE", help="hardware config (PIMSYN config.json format; default "
+                                                    "configs/pimsyn_date24.json)")
+    add_stop_arguments(p)
+    p.add_argument("--population", type=_int_at_least(4), default=64, metavar="N", help="population size (default 64)")
+    p.add_argument("--workers", type=_int_at_least(1), default=1, metavar="N",
+                   help="evaluation processes (default 1: in-process); results do not depend on it")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), metavar="LIST",
+                   help=f"comma list from {{{','.join(OBJECTIVES)}}} (default {','.join(DEFAULT_OBJECTIVES)}); "
+                        "'efficiency' alone searches like PIMSYN")
+    p.add_argument("--algorithm", choices=("nsga2", "nsga3"), default="nsga2", help="survival selection (default nsga2)")
+    p.add_argument("--macro-setting", choices=("specified", "unified"), default="specified",
+                   help="per-layer (specified) or identical (unified) macros (default specified)")
+    p.add_argument("--macro-reuse", action=argparse.BooleanOptionalAction, default=True,
+                   help="allow two layers to share macros (default on)")
+    p.add_argument("--fidelity", choices=("analytic", "cycle"), default="analytic",
+                   help="evaluator used during the search (default analytic; the final front is always "
+                        "re-scored with the cycle evaluator)")
+    p.add_argument("--power-check", choices=("pimsyn", "strict"), default="pimsyn",
+                   help="pimsyn (default): feasibility as PIMSYN decides it (minimum-power and memory rules; "
+                        "its ceilinged allocation can put peak power slightly above the budget, see "
+                        "peak_power_w in pareto.csv); strict: also peak_power_w <= budget")
+    p.add_argument("--checkpoint-every", type=_duration, default=0.0, metavar="DURATION",
+                   help="checkpoint at most this often (default: every generation)")
+    p.add_argument("--rescore-every", type=_int_at_least(0), default=0, metavar="K",
+                   help="every K generations also write archive/gen-NNNNNN.csv re-scored with the cycle evaluator")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/MODEL-POWERW-seedS)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from evo_pimsyn.engine.session import RunOptions, start
+
+    _cli_warnings()
+    options = RunOptions(
+        model=args.model, power_w=args.power, config=args.config, generations=args.generations,
+        time_budget_s=args.time_budget, population=args.population, workers=args.workers, seed=args.seed,
+        objectives=args.objectives, algorithm=args.algorithm, macro_setting=args.macro_setting,
+        macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check,
+        checkpoint_every_s=args.checkpoint_every,
+        rescore_every=args.rescore_every, out=args.out, quiet=args.quiet,
+    )
+    return start(options, argv=["evo-pimsyn", *sys.argv[1:]])
+
+
+def _cli_warnings() -> None:
+    try:
+        from evo_pimsyn.messages import use_cli_format
+    except ImportError:  # pragma: no cover
+        return
+    use_cli_format()

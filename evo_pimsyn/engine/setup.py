@@ -1,0 +1,98 @@
+"""Problem setup of a run: load the model and hardware config, build the problem, and the
+identity (model spec, hashes) that run.json records and resume checks.
+
+``problem`` kinds: ``pim`` (the real one: ``genomes`` + ``fitness``) and ``toy``
+(engine/toy.py, for engine tests; model ``toy`` or ``toy:DELAY_S``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from evo_pimsyn.engine import outputs
+from fitness.errors import InputError
+
+
+@dataclass
+class Setup:
+    problem: Any
+    identity: dict  # model, model_name, model_hash, hardware_config, hardware_hash
+    network: Any = None
+    hardware: Any = None
+    records: dict = field(default_factory=dict)  # extra run.json content (network, hardware dicts)
+
+    def design_table(self, G: np.ndarray) -> pd.DataFrame:
+        if hasattr(self.problem, "design_table"):
+            return self.problem.design_table(G)
+        return pd.DataFrame(index=pd.RangeIndex(len(G)))
+
+    def architecture(self, g: np.ndarray) -> dict | None:
+        if hasattr(self.problem, "architecture"):
+            return self.problem.architecture(g)
+        return None
+
+
+def model_spec(spec: str) -> str:
+    """``zoo:NAME`` as given; a file path made absolute, so that resume finds it again."""
+    return spec if spec.startswith("zoo:") else str(Path(spec).expanduser().resolve())
+
+
+def model_name(spec: str) -> str:
+    return spec[4:] if spec.startswith("zoo:") else Path(spec).stem
+
+
+def load_network(spec: str):
+    """``zoo:NAME``, an ``.onnx`` file or a network ``.json`` (``evo_pimsyn.models``)."""
+    from evo_pimsyn.models import load_model
+
+    return load_model(spec)
+
+
+def network_hash(network) -> str:
+    """sha256 of the network's canonical JSON (``to_dict``, sorted keys)."""
+    return hashlib.sha256(json.dumps(network.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool) -> Setup:
+    from evo_pimsyn.engine.problem import PimProblem
+    from fitness.hardware import default_config_path, load_hardware
+
+    network = load_network(model)
+    hardware = load_hardware(config)
+    problem = PimProblem(network, hardware, float(power_w), macro_setting=macro_setting, macro_reuse=macro_reuse)
+    hw = hardware.to_dict()
+    identity = {
+        "model": model_spec(model),
+        "model_name": network.name,
+        "model_hash": network_hash(network),
+        "hardware_config": str(Path(config).expanduser().resolve()) if config else str(default_config_path()),
+        "hardware_hash": outputs.canonical_hash(hw),
+    }
+    return Setup(problem, identity, network, hardware, {"network": network.to_dict(), "hardware": hw})
+
+
+def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool) -> Setup:
+    from evo_pimsyn.engine.toy import ToyProblem
+
+    # model "toy" or "toy:DELAY_S" (seconds slept per evaluated batch)
+    delay = float(model.split(":", 1)[1]) if ":" in model else 0.0
+    problem = ToyProblem(power_w=float(power_w), delay_s=delay)
+    identity = {"model": model, "model_name": "toy", "model_hash": outputs.canonical_hash(asdict(problem)),
+                "hardware_config": None, "hardware_hash": "none"}
+    return Setup(problem, identity)
+
+
+PREPARERS: dict[str, Callable[..., Setup]] = {"pim": prepare_pim, "toy": prepare_toy}
+
+
+def prepare(problem: str, model, config, power_w, macro_setting, macro_reuse) -> Setup:
+    if problem not in PREPARERS:
+        raise InputError(f"run.json: unknown problem kind {problem!r}")
+    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse)

@@ -1,0 +1,97 @@
+"""Helpers of the engine run tests: launch runs as subprocesses, compare run folders."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WALL_COLUMNS = ("generation_wall_s", "wall_time_s")
+
+TOY_START = (
+    "import sys\n"
+    "from evo_pimsyn.engine.session import RunOptions, start\n"
+    "out, seed, workers, gens, model, pop = sys.argv[1:7]\n"
+    "sys.exit(start(RunOptions(model=model, power_w=49.0, problem='toy', population=int(pop),\n"
+    "    generations=int(gens), workers=int(workers), seed=int(seed), out=out, quiet=True)))\n"
+)
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
+    e.setdefault("PYTHONHASHSEED", "0")
+    return e
+
+
+def toy_start_cmd(out: Path, *, seed=0, workers=1, generations=10, model="toy", population=16) -> list[str]:
+    return [sys.executable, "-c", TOY_START, str(out), str(seed), str(workers), str(generations), model,
+            str(population)]
+
+
+def cli_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "evo_pimsyn", *args]
+
+
+def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
+
+
+def popen(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
+    """True once ``path`` exists; False if the process ended first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists():
+            return True
+        if proc.poll() is not None:
+            return path.exists()
+        time.sleep(0.01)
+    raise TimeoutError(f"{path} did not appear")
+
+
+def wait_for_generation(run_dir: Path, generation: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once generations.csv lists ``generation`` (or the process ended)."""
+    path = run_dir / "generations.csv"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            if len(path.read_text().splitlines()) >= generation + 2:
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+
+
+def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> bool:
+    """Send ``sig``; True if the process was still running (so the kill interrupted it)."""
+    alive = proc.poll() is None
+    if alive:
+        proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    return alive
+
+
+def generations_without_wall(path: Path) -> str:
+    rows = list(csv.reader(io.StringIO(path.read_text())))
+    keep = [i for i, name in enumerate(rows[0]) if name not in WALL_COLUMNS]
+    assert len(keep) == len(rows[0]) - len(WALL_COLUMNS), rows[0]
+    return "\n".join(",".join(r[i] for i in keep) for r in rows)
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    assert generations_without_wall(a / "generations.csv") == generations_without_wall(b / "generations.csv")
+    assert (a / "pareto.csv").read_bytes() == (b / "pareto.csv").read_bytes()
+    for name in ("best.json", "pimcomp.json"):
+        assert (a / name).exists() == (b / name).exists()
+        if (a / name).exists():
+            assert (a / name).read_bytes() == (b / name).read_bytes()

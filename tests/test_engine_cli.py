@@ -1,0 +1,158 @@
+"""`evo-pimsyn run` / `resume` end to end on a real network (PIMSYN's AlexNet JSON, 49 W):
+run-folder contents, workers 1 vs 2, SIGKILL at random points then resume, Ctrl-C, and
+resume refusals. Small populations and few generations keep it to seconds per run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import signal
+import time
+
+import pytest
+
+from tests import engine_helpers as h
+
+pytest.importorskip("fitness.evaluate")
+pytest.importorskip("genomes.codec")
+
+ALEXNET = h.REPO.parent / "shared" / "reference" / "networks" / "alexnet.json"
+GENS = 5
+COMMON = ("--power", "49", "--population", "16", "--seed", "7", "--fidelity", "cycle")
+
+
+def run_cmd(out, *extra, gens=GENS, model=None):
+    return h.cli_cmd("run", "--model", str(model or ALEXNET), *COMMON, "--generations", str(gens), "--out",
+                     str(out), *extra)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    if not ALEXNET.exists():
+        pytest.skip("shared/reference is not beside the checkout")
+    out = tmp_path_factory.mktemp("cli") / "ref"
+    res = h.run(run_cmd(out, "--quiet"))
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_run_folder_contents(reference):
+    names = {p.name for p in reference.iterdir()}
+    assert {"run.json", "generations.csv", "pareto.csv", "best.json", "pimcomp.json", "checkpoints"} <= names
+    run = json.loads((reference / "run.json").read_text())
+    net = run["network"]
+    assert run["model_hash"] == hashlib.sha256(json.dumps(net, sort_keys=True).encode()).hexdigest()
+    assert run["seed"] == 7 and run["population"] == 16 and run["objectives"] == ["efficiency", "throughput", "area"]
+    assert run["stop"] == {"generations": GENS, "time_budget_s": None}
+    assert {"numpy", "pandas", "deap", "joblib", "evo_pimsyn", "python"} <= set(run["versions"])
+    assert "RRAM" in run["hardware"] and run["fidelity"] == "cycle" and run["power_check"] == "pimsyn"
+    gens = (reference / "generations.csv").read_text().splitlines()
+    header = gens[0].split(",")
+    assert len(gens) == GENS + 2
+    for col in ("generation", "evaluations", "feasible_fraction", "best_efficiency_gops_w", "best_throughput_ips",
+                "best_area_mm2", "hypervolume", "wall_time_s"):
+        assert col in header
+    pareto = (reference / "pareto.csv").read_text().splitlines()
+    cols = pareto[0].split(",")
+    for col in ("efficiency_gops_w", "throughput_ips", "area_mm2", "fidelity", "search_fidelity", "xbar_size",
+                "rram_ratio", "dup_0", "macro_num_0", "macro_share_0", "latency_ns", "energy_nj", "gene_xbar_size"):
+        assert col in cols
+    assert len(pareto) > 1
+    best = json.loads((reference / "best.json").read_text())
+    pim = json.loads((reference / "pimcomp.json").read_text())
+    assert set(pim) == {"CellPrecision", "CrossbarH", "CrossbarW", "ChipH", "ChipW", "CoreH", "CoreW"}
+    assert pim["CellPrecision"] == best["rram_res"] and pim["CrossbarH"] == best["xbar_size"]
+    assert best["power_efficiency"] > 0
+
+
+def test_workers_1_vs_2_identical(reference, tmp_path):
+    out = tmp_path / "w2"
+    res = h.run(run_cmd(out, "--quiet", "--workers", "2"))
+    assert res.returncode == 0, res.stderr
+    h.assert_same_results(reference, out)
+
+
+def test_progress_bar_and_quiet(tmp_path):
+    if not ALEXNET.exists():
+        pytest.skip("no reference network")
+    res = h.run(run_cmd(tmp_path / "loud", gens=1))
+    assert res.returncode == 0, res.stderr
+    assert "generation" in res.stderr and "best_eff=" in res.stderr and "evals/s=" in res.stderr
+    quiet = h.run(run_cmd(tmp_path / "quiet", "--quiet", gens=1))
+    assert "best_eff=" not in quiet.stderr and quiet.stdout == ""
+
+
+def test_sigkill_at_random_points_then_resume(reference, tmp_path):
+    rnd = random.Random(7)
+    interrupted = 0
+    for trial in range(4):
+        out = tmp_path / f"k{trial}"
+        proc = h.popen(run_cmd(out, "--quiet"))
+        h.wait_for(out / "run.json", proc)
+        # a random generation (-1: before the first one), then a random moment inside the next
+        h.wait_for_generation(out, rnd.randint(-1, GENS - 1), proc)
+        time.sleep(rnd.uniform(0.0, 0.15))
+        interrupted += h.kill(proc)
+        res = h.run(h.cli_cmd("resume", str(out), "--quiet"))
+        assert res.returncode == 0, res.stderr
+        h.assert_same_results(reference, out)
+    assert interrupted, "no trial was killed while running: the test proved nothing"
+
+
+def test_ctrl_c_checkpoints_and_resumes(tmp_path):
+    if not ALEXNET.exists():
+        pytest.skip("no reference network")
+    out = tmp_path / "int"
+    proc = h.popen(run_cmd(out, "--quiet", gens=500))
+    h.wait_for(out / "checkpoints" / "checkpoint.npz", proc)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"Resume with: evo-pimsyn resume {out}" in err
+    at = int(json.loads(__import__("zipfile").ZipFile(out / "checkpoints" / "checkpoint.npz").read("meta.json"))
+             ["generation"])
+    target = at + 2
+    res = h.run(h.cli_cmd("resume", str(out), "--generations", str(target), "--quiet"))
+    assert res.returncode == 0, res.stderr
+    fresh = tmp_path / "fresh"
+    assert h.run(run_cmd(fresh, "--quiet", gens=target)).returncode == 0
+    h.assert_same_results(fresh, out)
+
+
+def test_resume_refuses_changed_config_or_model(tmp_path):
+    if not ALEXNET.exists():
+        pytest.skip("no reference network")
+    cfg = tmp_path / "hw.json"
+    data = json.loads((h.REPO / "configs" / "pimsyn_date24.json").read_text())
+    cfg.write_text(json.dumps(data))
+    out = tmp_path / "cfg"
+    assert h.run(run_cmd(out, "--quiet", "--config", str(cfg), gens=1)).returncode == 0
+    other = ALEXNET.parent / "vgg13.json"
+    res = h.run(h.cli_cmd("resume", str(out), "--model", str(other), "--quiet"))
+    assert res.returncode == 2 and "cannot resume" in res.stderr and "model" in res.stderr
+    data["noc_power"] = data["noc_power"] * 2
+    cfg.write_text(json.dumps(data))
+    res = h.run(h.cli_cmd("resume", str(out), "--quiet"))
+    assert res.returncode == 2, res.stderr
+    assert "cannot resume" in res.stderr and "hardware config" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_objectives_is_one_line_error(tmp_path):
+    res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--objectives", "efficiency,speed",
+                          "--out", str(tmp_path / "x")))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("evo-pimsyn: error: The 'objectives' parameter")
+
+
+def test_bench_search_smoke(tmp_path):
+    if not ALEXNET.exists():
+        pytest.skip("no reference network")
+    res = h.run([__import__("sys").executable, str(h.REPO / "bench" / "search.py"), "--models", str(ALEXNET),
+                 "--generations", "1", "--population", "8", "--fidelity", "cycle", "--out", str(tmp_path)])
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:2] == ["model", "method"]
+    assert [l.split()[1] for l in lines[2:]] == ["GA", "random"]
+    assert all(l.split()[2] == "16" for l in lines[2:])  # same evaluation budget

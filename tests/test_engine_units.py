@@ -1,0 +1,312 @@
+"""Unit and oracle tests of the engine's pure functions: objectives, constrained
+domination, NSGA-II/III survival, the archive, hypervolume, even slices."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evo_pimsyn.engine import nsga
+from evo_pimsyn.engine.archive import Archive, hypervolume, pareto_mask
+from evo_pimsyn.engine.evaluation import Evaluator, even_slices, score
+from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, parse_objectives, violation
+from evo_pimsyn.engine.session import parse_duration
+from evo_pimsyn.engine.toy import score_toy
+from fitness.errors import InputError
+
+
+# ---- objectives ------------------------------------------------------------------------
+def test_parse_objectives_default_and_list():
+    assert [o.name for o in parse_objectives(None)] == list(DEFAULT_OBJECTIVES)
+    objs = parse_objectives("efficiency, area")
+    assert [o.column for o in objs] == ["efficiency_gops_w", "area_mm2"]
+    assert [o.maximize for o in objs] == [True, False]
+    assert [o.name for o in parse_objectives("efficiency")] == ["efficiency"]
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("efficiency,speed", r"unknown objective 'speed'.*"),
+    ("", r"comma list of names from \{efficiency, throughput, area"),
+    ("area,area", r"lists 'area' twice"),
+    ("efficiency,,area", r"comma list"),
+])
+def test_parse_objectives_errors(spec, match):
+    with pytest.raises(InputError, match=match):
+        parse_objectives(spec)
+
+
+def test_objective_matrix_and_violation():
+    frame = pd.DataFrame({
+        "feasible": [True, False, False, True],
+        "efficiency_gops_w": [100.0, 0.0, 0.0, np.nan],
+        "area_mm2": [10.0, 5.0, 5.0, 1.0],
+        "peak_power_w": [40.0, 60.0, np.nan, 30.0],
+    })
+    s = score(frame, parse_objectives("efficiency,area"), 49.0)
+    assert s.objectives[0].tolist() == [-100.0, 10.0]
+    assert np.isinf(s.objectives[1:]).all()
+    assert s.feasible.tolist() == [True, False, False, False]  # NaN objective -> not comparable
+    assert s.violation[0] == 0 and s.violation[1] == pytest.approx(1 + 11 / 60) and s.violation[2] == 2.0
+    assert violation(frame, 49.0)[3] == 0.0
+
+
+# ---- constrained domination: fast vs naive oracle ---------------------------------------
+def _naive_dominates(F, V, i, j):
+    fi, fj = V[i] <= 0, V[j] <= 0
+    if fi and not fj:
+        return True
+    if not fi and not fj:
+        return V[i] < V[j]
+    if not fi:
+        return False
+    return bool(np.all(F[i] <= F[j]) and np.any(F[i] < F[j]))
+
+
+def _naive_ranks(F, V):
+    n = len(F)
+    ranks = np.full(n, -1)
+    remaining = set(range(n))
+    r = 0
+    while remaining:
+        front = [j for j in remaining if not any(_naive_dominates(F, V, i, j) for i in remaining if i != j)]
+        for j in front:
+            ranks[j] = r
+        remaining -= set(front)
+        r += 1
+    return ranks
+
+
+def _random_case(seed, n=40, m=3):
+    rng = np.random.default_rng(seed)
+    F = rng.integers(0, 6, size=(n, m)).astype(float)  # small ints: many ties and duplicates
+    V = np.where(rng.random(n) < 0.3, rng.integers(1, 4, size=n).astype(float), 0.0)
+    F[V > 0] = np.inf
+    return F, V
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_ranks_match_naive_oracle(seed):
+    F, V = _random_case(seed, m=1 + seed % 4)
+    D = nsga.constrained_dominates(F, V)
+    for i, j in itertools.product(range(len(F)), repeat=2):
+        assert D[i, j] == (i != j and _naive_dominates(F, V, i, j))
+    assert nsga.nondominated_ranks(F, V).tolist() == _naive_ranks(F, V).tolist()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ranks_permutation_invariant(seed):
+    F, V = _random_case(seed)
+    perm = np.random.default_rng(seed + 100).permutation(len(F))
+    assert (nsga.nondominated_ranks(F, V)[perm] == nsga.nondominated_ranks(F[perm], V[perm])).all()
+
+
+def test_feasible_always_beats_infeasible():
+    F = np.array([[5.0, 5.0], [np.inf, np.inf], [0.0, 0.0]])
+    V = np.array([0.0, 1.0, 0.0])
+    assert nsga.nondominated_ranks(F, V).tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_select_nsga2_keeps_whole_better_fronts(seed):
+    F, V = _random_case(seed, n=30)
+    k = 15
+    keep = nsga.select_nsga2(F, V, k)
+    assert len(keep) == k and len(set(keep.tolist())) == k
+    ranks = nsga.nondominated_ranks(F, V)
+    worst_kept = ranks[keep].max()
+    dropped = np.setdiff1d(np.arange(len(F)), keep)
+    assert (ranks[dropped] >= worst_kept).all()
+
+
+def test_crowding_extremes_infinite():
+    F = np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0]])
+    d = nsga.crowding_distance(F)
+    assert np.isinf(d[[0, 3]]).all() and np.isfinite(d[[1, 2]]).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_select_nsga3_is_deterministic_given_rng(seed):
+    rng = np.random.default_rng(seed)
+    F = rng.random((40, 3))
+    V = np.zeros(40)
+    ref = nsga.reference_points(3, 20)
+    a = nsga.select_nsga3(F, V, 20, ref, np.random.default_rng(7))
+    b = nsga.select_nsga3(F, V, 20, ref, np.random.default_rng(7))
+    assert a.tolist() == b.tolist() and len(set(a.tolist())) == 20
+
+
+def test_nsga3_does_not_touch_global_rng():
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    F = np.random.default_rng(1).random((30, 3))
+    nsga.select_nsga3(F, np.zeros(30), 10, nsga.reference_points(3, 10), np.random.default_rng(0))
+    assert (np.random.get_state()[1] == before).all()
+
+
+def test_binary_tournament_prefers_better_rank():
+    ranks = np.array([0, 5])
+    crowd = np.zeros(2)
+    winners = nsga.binary_tournament(ranks, crowd, 2000, np.random.default_rng(0))
+    assert (winners == 0).mean() == pytest.approx(0.75, abs=0.05)
+
+
+# ---- archive and hypervolume -------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(10))
+def test_pareto_mask_matches_oracle(seed):
+    rng = np.random.default_rng(seed)
+    F = rng.integers(0, 8, size=(60, 1 + seed % 3)).astype(float)
+    naive = [not any(np.all(F[j] <= F[i]) and np.any(F[j] < F[i]) for j in range(len(F))) for i in range(len(F))]
+    assert pareto_mask(F).tolist() == naive
+
+
+def test_archive_order_independent_and_deduplicated():
+    rng = np.random.default_rng(0)
+    G = rng.integers(0, 5, size=(80, 3))
+    F = np.column_stack([G[:, 0] - G[:, 1], G[:, 1] - G[:, 0] + G[:, 2]]).astype(float)
+    feas = rng.random(80) < 0.8
+    a = Archive.empty(3, 2)
+    a.update(G, F, feas)
+    b = Archive.empty(3, 2)
+    perm = rng.permutation(80)
+    for chunk in np.array_split(perm, 7):
+        b.update(G[chunk], F[chunk], feas[chunk])
+    assert (a.genomes == b.genomes).all() and (a.objectives == b.objectives).all()
+    assert len(np.unique(a.genomes, axis=0)) == len(a)
+    assert pareto_mask(a.objectives).all()
+    # nothing seen and feasible dominates an archived design
+    Ff = F[feas]
+    for f in a.objectives:
+        assert not ((Ff <= f).all(axis=1) & (Ff < f).any(axis=1)).any()
+
+
+def _mc_hv(P, rng, n=200_000):
+    hi = P.max(axis=0)
+    X = rng.random((n, P.shape[1])) * hi
+    covered = (X[:, None, :] <= P[None, :, :]).all(axis=2).any(axis=1)
+    return covered.mean() * np.prod(hi)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_hypervolume_against_monte_carlo(m):
+    rng = np.random.default_rng(m)
+    P = rng.random((12, m))
+    assert hypervolume(P) == pytest.approx(_mc_hv(P, rng), rel=0.02)
+
+
+def test_hypervolume_exact_cases():
+    assert hypervolume(np.array([[1.0, 1.0]])) == 1.0
+    assert hypervolume(np.array([[2.0, 1.0], [1.0, 2.0]])) == 3.0
+    assert hypervolume(np.array([[1.0, 1.0, 1.0], [2.0, 0.5, 1.0]])) == pytest.approx(1.5)
+    assert hypervolume(np.empty((0, 2))) == 0.0
+    assert hypervolume(np.array([[-1.0, 2.0]])) == 0.0
+
+
+# ---- evaluation --------------------------------------------------------------------------
+@pytest.mark.parametrize("n, packs", [(10, 3), (2, 4), (16, 1), (0, 2), (17, 4)])
+def test_even_slices_cover_in_order(n, packs):
+    slices = even_slices(n, packs)
+    idx = np.concatenate([np.arange(n)[s] for s in slices]) if slices else np.array([])
+    assert idx.tolist() == list(range(n))
+    sizes = [s.stop - s.start for s in slices]
+    assert max(sizes, default=0) - min(sizes, default=0) <= 1
+
+
+def test_evaluator_workers_identical():
+    G = np.random.default_rng(0).integers(0, 64, size=(23, 6))
+    with Evaluator(score_toy, (64, 49.0, 0.0), workers=1) as one:
+        a = one(G)
+    with Evaluator(score_toy, (64, 49.0, 0.0), workers=2) as two:
+        b = two(G)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_evaluator_rejects_bad_workers():
+    with pytest.raises(ValueError, match="'workers' parameter"):
+        Evaluator(score_toy, workers=0)
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2h", 7200)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10x", "m", "-5", "0"])
+def test_parse_duration_errors(text):
+    with pytest.raises(InputError, match="time-budget"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_hypervolume_exact_on_integer_grid(seed):
+    """Integer points: the volume is the count of unit cells (c-1, c] below some point."""
+    rng = np.random.default_rng(seed)
+    m = 2 + seed % 3
+    P = rng.integers(1, 6, size=(rng.integers(1, 25), m)).astype(float)
+    cells = np.array(list(itertools.product(range(1, 6), repeat=m)), dtype=float)
+    count = (cells[:, None, :] <= P[None, :, :]).all(axis=2).any(axis=1).sum()
+    assert hypervolume(P) == pytest.approx(float(count))
+    assert hypervolume(P[rng.permutation(len(P))]) == pytest.approx(float(count))
+
+
+# ---- outputs ----------------------------------------------------------------------------
+def test_pimcomp_matches_pimsyn_example(reference_dir):
+    import json
+
+    from evo_pimsyn.engine.outputs import pimcomp_config
+
+    arch = json.loads((reference_dir / "outputs" / "alexnet.json").read_text())
+    expected = json.loads((reference_dir / "outputs" / "alexnet_pimcomp.json").read_text())
+    assert pimcomp_config(arch) == expected
+
+
+def test_pimcomp_grid_without_macro_h():
+    from evo_pimsyn.engine.outputs import pimcomp_config
+
+    arch = {"rram_res": 4, "xbar_size": 128,
+            "a": {"macro_num": 5, "macro_sharing": "None", "macro_size": 96},
+            "b": {"macro_num": 3, "macro_sharing": "a", "macro_size": 96}}
+    assert pimcomp_config(arch) == {"CellPrecision": 4, "CrossbarH": 128, "CrossbarW": 128, "ChipH": 3,
+                                    "ChipW": 2, "CoreH": 10, "CoreW": 10}
+
+
+def test_flatten_records_columns_and_nullable_ints():
+    from evo_pimsyn.engine.outputs import flatten_records
+
+    recs = [{"id": "a", "total_power_W": 49, "rram_ratio": 0.3, "dup": [3, 4], "macro_share": [None, 0]},
+            {"id": "b", "total_power_W": 49, "rram_ratio": 0.2, "dup": [1, 2], "macro_share": [None, None]}]
+    frame = flatten_records(recs)
+    assert list(frame.columns) == ["total_power_w", "rram_ratio", "dup_0", "dup_1", "macro_share_0", "macro_share_1"]
+    assert frame.to_csv(index=False).splitlines()[1:] == ["49,0.3,3,4,,0", "49,0.2,1,2,,"]
+
+
+@pytest.mark.parametrize("mode, feasible", [("strict", [True, False, False]), ("pimsyn", [True, True, False])])
+def test_power_check(mode, feasible):
+    from evo_pimsyn.engine.objectives import apply_power_check
+
+    frame = pd.DataFrame({"feasible": [True, True, False], "reason": ["ok", "ok", "mini_power"],
+                          "efficiency_gops_w": [1.0, 2.0, 0.0], "peak_power_w": [49.0, 49.3, np.nan]})
+    out = apply_power_check(frame, 49.0, mode)
+    assert out["feasible"].tolist() == feasible
+    assert frame["feasible"].tolist() == [True, True, False]  # input untouched
+    s = score(frame, parse_objectives("efficiency"), 49.0, mode)
+    if mode == "strict":
+        assert out["reason"].tolist() == ["ok", "peak_power_gt_budget", "mini_power"]
+        assert s.violation[1] == pytest.approx(1 + 0.3 / 49.3) and np.isinf(s.objectives[1, 0])
+        assert s.violation[1] < s.violation[2] == 2.0  # near the budget beats refused outright
+    with pytest.raises(ValueError, match="'power_check' parameter"):
+        apply_power_check(frame, 49.0, "loose")
+
+
+def test_survival_prefers_distinct_genomes():
+    from evo_pimsyn.engine.loop import _penalize_duplicates
+
+    G = np.array([[1, 2], [1, 2], [3, 4], [1, 2], [5, 6]])
+    F = np.array([[0.0], [0.0], [1.0], [0.0], [2.0]])
+    V = np.zeros(5)
+    sF, sV = _penalize_duplicates(G, F, V)
+    assert sV.tolist() == [0, 3, 0, 3, 0] and np.isinf(sF[[1, 3]]).all()
+    assert nsga.select_nsga2(sF, sV, 3).tolist() == [0, 2, 4]
+    assert F[1, 0] == 0.0  # the caller's arrays are untouched
