@@ -23,7 +23,14 @@ EXIT_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse already exits 2 on bad usage; keep its one-line message format."""
+    """Bad usage is one line on stderr and exit 2, like every other input error.
+
+    argparse would print the whole usage block first; the help is one flag away.
+    Subparsers inherit this class, so every subcommand answers the same way.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,9 @@ COMPONENT_FIELDS = ("static_power", "dynamic_power", "peak_power", "frequency", 
 RRAM_FIELDS = ("static_power", "dynamic_power", "peak_power", "latency", "area_mm2")
 MEMORY_FIELDS = ("leak_power", "read_latency", "write_latency", "read_energy", "write_energy", "area_mm2")
 SCALARS = ("weight_res", "data_res", "memory_bw", "vfu_width", "noc_bw")
+# Upper bounds that keep the model's integer arithmetic meaningful: precisions beyond 64
+# bits and widths beyond 2**31 bits are typos, not hardware.
+SCALAR_MAX = {"weight_res": 64, "data_res": 64, "memory_bw": 2**31 - 1, "vfu_width": 2**20, "noc_bw": 2**31 - 1}
 SA_KEYS = ("iter", "T0", "Tf", "sigma", "alpha", "length", "func_name")
 EA_KEYS = (
     "gene_num",
@@ -268,6 +271,9 @@ def hardware_from_dict(data: Any, source: str = "<config>") -> Hardware:
         raise InputError(f"{source}: the config must be a JSON object")
     _unknown_keys(data, TOP_KEYS, "", problems)
     scalars = {k: _number(data, k, "", problems, positive=True, integer=True) for k in SCALARS}
+    for key, value in scalars.items():
+        if math.isfinite(value) and value > SCALAR_MAX[key]:
+            problems.add(key, f"must be <= {SCALAR_MAX[key]}, got {value!r}")
     noc_power = _number(data, "noc_power", "", problems, positive=False)
     router_area = _number(data, "noc_router_area_mm2", "", problems, positive=True,
                           default=area_defaults.NOC_ROUTER_MM2)

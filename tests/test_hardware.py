@@ -41,6 +41,7 @@ def test_areas_follow_documented_scaling():
         (lambda d: d["memory"]["64"].__setitem__("leak_power", math.nan), "must be finite"),
         (lambda d: d.__setitem__("noc_bw", 0), "noc_bw must be > 0"),
         (lambda d: d.__setitem__("data_res", 16.5), "data_res must be an integer"),
+        (lambda d: d.__setitem__("vfu_width", 10**30), "vfu_width must be <= 1048576"),
         (lambda d: d.pop("POOL"), "POOL is missing"),
         (lambda d: d["RELU"].pop("latency"), "RELU.latency is missing"),
         (lambda d: d.__setitem__("ADCC", {}), "ADCC is not a known key (did you mean 'ADC'?)"),
