@@ -147,3 +147,67 @@ def test_vectorized_helpers():
     cap, ok = capacities_kb(e, 16)
     assert ok.all()
     np.testing.assert_array_equal(cap, [capacity_kb(v, 16) for v in e])
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_memoized_samples_equal_direct_build(reference_dir, hw, name):
+    """build_samples computes each per-layer piece once per distinct key and uses the closed-form
+    sample index; the arrays must equal the direct per-design build bit for bit."""
+    from fitness.analytic.recurrence import build_samples
+
+    net = _net(reference_dir, name)
+    batch = _designs(net, hw, 300, seed=8, share_prob=0.3)
+    prep = prepare_analytic(net, hw, batch)
+    for cap, cap_in in ((64, 32), (5, 3), (EXACT, 8)):
+        args = (net, prep.dup, prep.blocks, prep.idiv, prep.ddiv, prep.prov, cap, cap_in)
+        direct, memo = build_samples(*args, memo=False), build_samples(*args, memo=True)
+        assert memo.win_bonus.size == 0 and not direct.win_bonus.any()  # empty: all zero
+        for field in vars(direct):
+            if field != "win_bonus":
+                np.testing.assert_array_equal(getattr(memo, field), getattr(direct, field),
+                                              err_msg=f"{field} cap={cap}")
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_hops_kernel_equals_vectorized(reference_dir, hw, name):
+    """The numba hops kernel equals the numpy reference, refused layouts included."""
+    from fitness.analytic.layout import hops_vectorized
+    from fitness.layout import provider_csr
+    from fitness.macros import macro_counts
+
+    net = _net(reference_dir, name)
+    batch = _designs(net, hw, 400, seed=9, share_prob=0.3)
+    rng = np.random.default_rng(4)
+    share, own = batch.macro_share.copy(), batch.macro_num.copy()
+    flip = rng.random(share.shape) < 0.05
+    share[flip] = rng.integers(-1, share.shape[1], flip.sum())  # some partners not earlier (Q7)
+    own[rng.random(own.shape) < 0.02] = 0  # some layers without macros
+    mc = macro_counts(net, own, share)
+    prov = provider_csr(net)
+    ref = hops_vectorized(net, mc.combined, mc.partner, mc.grid_cols, prov)
+    got = hops(net, mc.combined, mc.partner, mc.grid_cols, prov)
+    assert (ref.status != 0).any() and (ref.status == 0).any()
+    for field in vars(ref):
+        np.testing.assert_array_equal(getattr(got, field), getattr(ref, field), err_msg=field)
+
+
+@pytest.mark.parametrize("max_rounds", [9, 10])
+def test_cycle_shortcut_equals_running_every_round(reference_dir, hw, monkeypatch, max_rounds):
+    """Designs whose capacity cycles with period 2 leave the fixed-point loop early; their
+    final state (either parity of MAX_ROUNDS) must equal the one after running every round."""
+    from fitness.analytic import fixed_point
+    from fitness.analytic.evaluate import analytic_scheduler
+
+    net = _net(reference_dir, "alexnet")
+    layout = genomes.GenomeLayout.build(net, hw, 49.0)
+    batch = genomes.decode(layout, genomes.initial_population(layout, 1024, np.random.default_rng(1)))
+    prep = prepare_analytic(net, hw, batch)
+    monkeypatch.setattr(fixed_point, "MAX_ROUNDS", max_rounds)
+    monkeypatch.setattr(fixed_point, "CYCLE_SHORTCUT", False)
+    ref = fixed_point.solve_vectorized(prep, analytic_scheduler)
+    monkeypatch.setattr(fixed_point, "CYCLE_SHORTCUT", True)
+    got = fixed_point.solve_vectorized(prep, analytic_scheduler)
+    assert ((ref.rounds == max_rounds) & (ref.status == "ok")).any()  # some design runs every round
+    for field in vars(ref):
+        a, b = getattr(ref, field), getattr(got, field)
+        np.testing.assert_array_equal(b, a, err_msg=field)

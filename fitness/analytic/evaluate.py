@@ -58,7 +58,7 @@ def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAUL
     return prep, fp, _frame(prep, fp)
 
 
-CHUNK = 1024  # designs per pass (bounds the per-sample arrays; throughput is flat from 512 up)
+CHUNK = 2048  # designs per pass (bounds the per-sample arrays; 2048 is 5-10 % faster than 1024 or 4096)
 
 
 def evaluate_analytic(network, hardware, designs, max_samples: int = DEFAULT_SAMPLES, chunk: int = CHUNK) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """Vectorized copy of :func:`fitness.fixed_point.solve` (MODEL.md §8.9).
 
-Identical rounds and refusal rules; the only difference is that the capacity rule is
+Identical rounds and refusal rules; the differences are that the capacity rule is
 applied to whole arrays (the cycle version loops over designs in Python, which would
-dominate the analytic evaluator's time).
+dominate the analytic evaluator's time) and that a design whose capacity cycles with
+period 2 stops early with the state the remaining rounds would end in (``CYCLE_SHORTCUT``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fitness.prepare import Prepared
 from fitness.workload import CLOCK_FLOOR_NS, allocate, clock_ns, cycles, minimum_power
 
 MAX_ROUNDS = 10
+CYCLE_SHORTCUT = True  # settle period-2 capacity cycles at once (same results; False: run every round)
 
 
 def capacities_kb(elements, data_res: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +64,13 @@ def solve_vectorized(prep: Prepared, scheduler: Scheduler) -> FixedPoint:
 
     active = fp.status == "ok"
     max_power = prep.max_power_w
+    # Each round is a function of the design and its input capacity only. A design whose new
+    # capacity equals the previous round's input cycles with period 2 up to MAX_ROUNDS, so its
+    # final state is known at once (this round's or the previous round's, by parity): it
+    # leaves the loop (small batches otherwise pay every remaining round for a few designs).
+    snap_round = np.full(n, -1, dtype=np.int64)
+    snap_kin = np.zeros(n, dtype=np.int64)
+    snap = {f: np.zeros_like(getattr(fp, f)) for f in _CYCLE_FIELDS}
     for rnd in range(1, MAX_ROUNDS + 1):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -111,9 +120,24 @@ def solve_vectorized(prep: Prepared, scheduler: Scheduler) -> FixedPoint:
         fp.bubbles[idx] = res.bubbles[fine]
         fp.capacity_kb[idx] = k_new
         stop = (k_new == k_old) | (k_new > MAX_CAPACITY_KB)
-        active[idx[~stop]] = True
+        cyc = ~stop & (snap_round[idx] == rnd - 1) & (k_new == snap_kin[idx]) & CYCLE_SHORTCUT
+        if cyc.any():
+            done = idx[cyc]
+            if (MAX_ROUNDS - rnd) % 2 == 1:  # the last round repeats the previous one
+                for f in _CYCLE_FIELDS:
+                    getattr(fp, f)[done] = snap[f][done]
+            fp.rounds[done] = MAX_ROUNDS
+        go = idx[~stop & ~cyc]
+        for f in _CYCLE_FIELDS:
+            snap[f][go] = getattr(fp, f)[go]
+        snap_kin[go] = k_old[~stop & ~cyc]
+        snap_round[go] = rnd
+        active[go] = True
     refuse(np.arange(n), (fp.status == "ok") & (fp.capacity_kb > MAX_CAPACITY_KB), "memory_capacity_gt_4096", False)
     return fp
+
+
+_CYCLE_FIELDS = ("steps", "bubbles", "clk_ns", "units", "memory_row", "capacity_kb", "memory_dynamic_nj")
 
 
 def _take(obj, idx):

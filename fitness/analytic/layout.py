@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from fitness.layout import LAYOUT_NO_MACROS, LAYOUT_NO_PROVIDER, LAYOUT_OK, LAYOUT_PARTNER_NOT_PLACED
@@ -57,7 +58,112 @@ def max_distance_to_run(pr, pc, start, length, cols):
 
 def hops(network: Network, combined, partner, grid_cols, prov) -> Hops:
     """Transfer and merge hops of every layer of every design (same results as
-    :func:`fitness.layout.place_and_route`, without building link sets)."""
+    :func:`fitness.layout.place_and_route`, without building link sets); one numba pass
+    over the designs, equal to :func:`hops_vectorized`."""
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    out = _hops_kernel(i64(network.arrays.kind), i64(combined), i64(partner), i64(grid_cols),
+                       i64(prov[0]), i64(prov[1]))
+    return Hops(*out)
+
+
+_JIT = dict(cache=True, error_model="numpy", boundscheck=False)
+
+
+@numba.njit(inline="always", **_JIT)
+def _cell(s, cols):
+    row = s // cols
+    off = s - row * cols
+    col = off if row % 2 == 0 else cols - 1 - off
+    return row, col
+
+
+@numba.njit(inline="always", **_JIT)
+def _max_dist(pr, pc, start, length, cols):
+    """Scalar :func:`max_distance_to_run`."""
+    end = start + length - 1
+    ra, ca = _cell(start, cols)
+    rb, cb = _cell(end, cols)
+    best = max(abs(ra - pr) + abs(ca - pc), abs(rb - pr) + abs(cb - pc))
+    if rb > ra:
+        end_a = cols - 1 if ra % 2 == 0 else 0
+        start_b = 0 if rb % 2 == 0 else cols - 1
+        best = max(best, abs(ra - pr) + abs(end_a - pc), abs(rb - pr) + abs(start_b - pc))
+    if rb - ra >= 2:
+        far_col = max(pc, cols - 1 - pc)
+        best = max(best, max(abs(ra + 1 - pr), abs(rb - 1 - pr)) + far_col)
+    return best
+
+
+@numba.njit(**_JIT)
+def _hops_kernel(kind, combined, partner, grid_cols, prov_ptr, prov_idx):
+    n, n_layer = combined.shape
+    status = np.zeros(n, dtype=np.int64)
+    start = np.full((n, n_layer), -1, dtype=np.int64)
+    length = np.ones((n, n_layer), dtype=np.int64)
+    mr = np.zeros((n, n_layer), dtype=np.int64)
+    mc = np.zeros((n, n_layer), dtype=np.int64)
+    h_t = np.zeros((n, n_layer), dtype=np.int64)
+    h_m = np.zeros((n, n_layer), dtype=np.int64)
+    placed = np.zeros(n_layer, dtype=np.bool_)
+    for b in range(n):
+        cols = max(grid_cols[b], 1)
+        st_ = LAYOUT_OK
+        used = 0
+        placed[:] = False
+        for l in range(n_layer):
+            if kind[l] == CONV or kind[l] == FC:
+                p = partner[b, l]
+                sh = p >= 0
+                pc = min(max(p, 0), n_layer - 1)
+                if sh and st_ == LAYOUT_OK and not (placed[pc] and length[b, pc] > 0 and start[b, pc] >= 0):
+                    st_ = LAYOUT_PARTNER_NOT_PLACED
+                if not sh and st_ == LAYOUT_OK and combined[b, l] <= 0:
+                    st_ = LAYOUT_NO_MACROS
+                m = max(combined[b, l], 1)
+                if sh:
+                    s0 = max(start[b, pc], 0)
+                    ln = length[b, pc]
+                    cell = s0
+                else:
+                    s0 = max(used, 0)
+                    ln = m
+                    used += m
+                    cell = s0 + ln - 1
+                r, c = _cell(cell, cols)
+                start[b, l] = s0
+                length[b, l] = ln
+                mr[b, l] = r
+                mc[b, l] = c
+            else:
+                if prov_ptr[l + 1] == prov_ptr[l]:
+                    if st_ == LAYOUT_OK:
+                        st_ = LAYOUT_NO_PROVIDER
+                    continue
+                q = prov_idx[prov_ptr[l]]
+                mr[b, l] = mr[b, q]
+                mc[b, l] = mc[b, q]
+            placed[l] = True
+        status[b] = st_
+        if st_ != LAYOUT_OK:
+            continue
+        for l in range(n_layer):
+            mvm = kind[l] == CONV or kind[l] == FC
+            t = 0
+            for j in range(prov_ptr[l], prov_ptr[l + 1]):
+                q = prov_idx[j]
+                if mvm:
+                    d = _max_dist(mr[b, q], mc[b, q], start[b, l], length[b, l], cols)
+                else:
+                    d = abs(mr[b, q] - mr[b, l]) + abs(mc[b, q] - mc[b, l])
+                t = max(t, d)
+            h_t[b, l] = t
+            if mvm:
+                h_m[b, l] = _max_dist(mr[b, l], mc[b, l], start[b, l], length[b, l], cols)
+    return status, h_t, h_m, start, length, mr, mc
+
+
+def hops_vectorized(network: Network, combined, partner, grid_cols, prov) -> Hops:
+    """Reference numpy version of :func:`hops` (per-layer array operations over the batch)."""
     kind = network.arrays.kind
     combined = np.asarray(combined, dtype=np.int64)
     partner = np.asarray(partner, dtype=np.int64)

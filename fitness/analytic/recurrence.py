@@ -30,9 +30,16 @@ Two numba kernels loop over the designs (no Python work per design):
 
 * :func:`build_samples` (capacity independent, once per batch): the sampled blocks, the
   provider sample each (block, provider) waits for, the providers' live-window starts and
-  the input-buffer need;
+  the input-buffer need. Each piece depends on a few genes only (a layer's samples on its
+  n; a (layer, provider) slot group on both layers' (dup, n); the provider pixel counts and
+  window starts on the layer's (dup, n); the input need on (dup, n, idiv, ddiv)), so
+  :func:`_build_memo` computes it once per distinct key in the batch (open-addressing
+  tables) and copies it to the other designs; :func:`_build` is the direct per-design
+  version it is tested equal to;
 * :func:`run_recurrence` (once per fixed-point round): steps, per-layer timing summaries,
-  the shared-ADC pair delay and the buffer need.
+  the shared-ADC pair delay and the buffer need. The buffer need is a max over layers of
+  inbuf + outbuf with outbuf <= dup x n x C; layers are visited by decreasing bound and
+  the rest skipped once none can raise the max (same result, bit for bit).
 """
 
 from __future__ import annotations
@@ -72,6 +79,24 @@ def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p)
 
 
 @numba.njit(inline="always", **_JIT)
+def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
+    """The part of :func:`depend_block` that does not depend on the provider's dup: the
+    1-based provider pixel count (CONV/POOL), or q (ELTWISE); FC needs none (0)."""
+    q = min(w_l * w_l, (c + 1) * dup_l)
+    if kind_l == _CONV or kind_l == _POOL:
+        x = _cdiv(q, w_l)
+        y = q % w_l
+        if y == 0:
+            y = w_l
+        x = min(w_p, (x - 1) * sh + kh - ph)
+        y = min(w_p, (y - 1) * sw + kw - pw)
+        return (x - 1) * w_p + y
+    if kind_l == _ELTWISE:
+        return q
+    return 0
+
+
+@numba.njit(inline="always", **_JIT)
 def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
     """Copy of :func:`fitness.depcb.pixel_range` (inlined here)."""
     if kind_l == _CONV or kind_l == _POOL:
@@ -104,11 +129,13 @@ class Samples:
     lay_off: np.ndarray  # int[B, L+1] global sample offsets per layer
     samp_c: np.ndarray  # int[S] block index of each sample
     slot_off: np.ndarray  # int[B, L+1] global (sample, provider) slot offsets
-    dep_j: np.ndarray  # int[slots] global sample index of the provider sample at or below depcb-1
+    dep_j: np.ndarray  # int[slots] index (from the design's first sample) of the provider sample at or below depcb-1
     dep_f: np.ndarray  # float[slots] fractional position towards the next provider sample
     win_lo: np.ndarray  # int[slots] pstart(dup_L x c; P, L)
     inbuf: np.ndarray  # float[B, L] max input need (elements)
-    win_bonus: np.ndarray  # float[slots] extra window width (0: reserved for a finer window model)
+    win_bonus: np.ndarray  # float[slots] extra window width (0: reserved for a finer window model); empty: all 0
+    # (build_samples stores samp_c, dep_j and win_lo as int32 and win_bonus empty; _build, the
+    # direct reference, keeps int64 and a zero win_bonus: _run accepts both)
 
 
 @numba.njit(**_JIT)
@@ -175,7 +202,7 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
                             lo_i = mid
                         else:
                             hi_i = mid - 1
-                    dep_j[slot] = po + lo_i
+                    dep_j[slot] = po + lo_i - lay_off[b, 0]
                     c_a = samp_c[po + lo_i]
                     if c_a < d and lo_i + 1 < pm:
                         dep_f[slot] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
@@ -207,10 +234,211 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
     return status, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, inbuf, win_bonus
 
 
-def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 32, max_in_samples: int = 64) -> Samples:
+@numba.njit(inline="always", **_JIT)
+def _probe(tab, mask, stamp, k0, k1, k2, k3):
+    """Open-addressing lookup of key (k0..k3) among the entries stamped ``stamp``: (slot, found)."""
+    h = (k0 * 0x9E3779B1 + k1 * 0x85EBCA77 + k2 * 0xC2B2AE3D + k3 * 0x27D4EB2F) ^ (stamp * 0x165667B1)
+    h = (h ^ (h >> 15)) & mask
+    while True:
+        if tab[h, 0] != stamp:
+            return h, False
+        if tab[h, 1] == k0 and tab[h, 2] == k1 and tab[h, 3] == k2 and tab[h, 4] == k3:
+            return h, True
+        h = (h + 1) & mask
+
+
+@numba.njit(**_JIT)
+def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
+    """:func:`_build` with every per-layer piece computed once per distinct key in the batch
+    (the sample blocks of a layer depend on its n only, the (sample, provider) slots of a
+    layer on (dup, n) of the layer and the provider, the input need on (dup, n, idiv, ddiv));
+    the other designs copy the first one's results. Same outputs, bit for bit."""
+    nb, n_layer = dup.shape
+    lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    slot_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    tot = 0
+    tot_slot = 0
+    for b in range(nb):
+        for l in range(n_layer):
+            lay_off[b, l] = tot
+            slot_off[b, l] = tot_slot
+            m = min(max(n[b, l], 0), cap)
+            tot += m
+            tot_slot += m * (prov_ptr[l + 1] - prov_ptr[l])
+        lay_off[b, n_layer] = tot
+        slot_off[b, n_layer] = tot_slot
+    # int32 block and pixel indices (bounded by a layer's pixel count) and no win_bonus (always
+    # zero, read as zero by _run): less memory to write and stream, same values
+    # every entry is written below (np.empty: no separate zeroing pass over these large arrays)
+    samp_c = np.empty(tot, dtype=np.int32)
+    dep_j = np.empty(tot_slot, dtype=np.int32)
+    dep_f = np.empty(tot_slot, dtype=np.float64)
+    win_lo = np.empty(tot_slot, dtype=np.int32)
+    win_bonus = np.zeros(0, dtype=np.float64)
+    inbuf = np.zeros((nb, n_layer), dtype=np.float64)
+    status = np.zeros(nb, dtype=np.int64)
+    tmp = np.zeros(cap_in + 8, dtype=np.int64)
+    size = 16
+    while size < 2 * nb:
+        size *= 2
+    mask = size - 1
+    # columns: stamp, k0..k3, representative design, error flag
+    tab = np.full((size, 7), -1, dtype=np.int64)
+    # second table: (dup, n) of the consumer alone -> design whose dup-only parts (provider pixel
+    # count, window start) the other designs with that key reuse
+    tab1 = np.full((size, 7), -1, dtype=np.int64)
+    pix = np.empty(tot_slot, dtype=np.int32)  # filled front to back, one run per tab1 entry
+    pix_top = 0
+    n_prov_max = 0
+    for l in range(n_layer):
+        n_prov_max = max(n_prov_max, prov_ptr[l + 1] - prov_ptr[l])
+    for l in range(n_layer):
+        for b in range(nb):
+            nl = max(n[b, l], 0)
+            hh, found = _probe(tab, mask, l, nl, 0, 0, 0)
+            o = lay_off[b, l]
+            if found:
+                r = tab[hh, 5]
+                ro = lay_off[r, l]
+                for j in range(lay_off[b, l + 1] - o):
+                    samp_c[o + j] = samp_c[ro + j]
+            else:
+                _sample_blocks(nl, cap, samp_c, o)
+                tab[hh, 0] = l
+                tab[hh, 1] = nl
+                tab[hh, 2] = 0
+                tab[hh, 3] = 0
+                tab[hh, 4] = 0
+                tab[hh, 5] = b
+    for l in range(n_layer):
+        n_prov = prov_ptr[l + 1] - prov_ptr[l]
+        for jj in range(n_prov):
+            p = prov_idx[prov_ptr[l] + jj]
+            stamp = n_layer + l * n_prov_max + jj
+            for b in range(nb):
+                o = lay_off[b, l]
+                m = lay_off[b, l + 1] - o
+                hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], dup[b, p], n[b, p])
+                if found:
+                    r = tab[hh, 5]
+                    if tab[hh, 6] != 0:
+                        status[b] = 1
+                    shift = (lay_off[b, p] - lay_off[b, 0]) - (lay_off[r, p] - lay_off[r, 0])
+                    rs = slot_off[r, l] + jj
+                    bs = slot_off[b, l] + jj
+                    for i in range(m):
+                        dep_j[bs] = dep_j[rs] + shift
+                        dep_f[bs] = dep_f[rs]
+                        win_lo[bs] = win_lo[rs]
+                        rs += n_prov
+                        bs += n_prov
+                    continue
+                err = 0
+                po = lay_off[b, p]
+                pm = lay_off[b, p + 1] - po
+                np_ = n[b, p]
+                dp_ = dup[b, p]
+                h1, f1 = _probe(tab1, mask, stamp, dup[b, l], n[b, l], 0, 0)
+                r1 = tab1[h1, 5] if f1 else -1
+                px0 = tab1[h1, 6] if f1 else pix_top
+                for i in range(m):
+                    c = samp_c[o + i]
+                    slot = slot_off[b, l] + i * n_prov + jj
+                    if f1:
+                        rslot = slot_off[r1, l] + i * n_prov + jj
+                        px = pix[px0 + i]
+                        win_lo[slot] = win_lo[rslot]
+                    else:
+                        px = depend_pixel(c, kind[l], w[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p])
+                        pix[px0 + i] = px
+                        st, _ = pixel_range(dup[b, l] * c, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
+                                            w[p], h[p])
+                        win_lo[slot] = st
+                    # depend_block - 1
+                    if kind[l] == _FC:
+                        d = np_ - 1
+                    else:
+                        d = _cdiv(np.int64(px), dp_) - 1
+                    if d < 0 or d >= np_:
+                        err = 1
+                        d = 0
+                    # provider sample at or below d (samples: every block, or (j (n-1)) // (m-1))
+                    if pm == np_:
+                        lo_i = d
+                    elif pm >= 2:
+                        lo_i = min(pm - 1, ((d + 1) * (pm - 1) - 1) // (np_ - 1))
+                    else:
+                        lo_i = 0
+                    dep_j[slot] = po + lo_i - lay_off[b, 0]
+                    c_a = samp_c[po + lo_i]
+                    if c_a < d and lo_i + 1 < pm:
+                        dep_f[slot] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
+                    else:
+                        dep_f[slot] = 0.0
+                if not f1:
+                    tab1[h1, 0] = stamp
+                    tab1[h1, 1] = dup[b, l]
+                    tab1[h1, 2] = n[b, l]
+                    tab1[h1, 3] = 0
+                    tab1[h1, 4] = 0
+                    tab1[h1, 5] = b
+                    tab1[h1, 6] = px0
+                    pix_top += m
+                if err:
+                    status[b] = 1
+                tab[hh, 0] = stamp
+                tab[hh, 1] = dup[b, l]
+                tab[hh, 2] = n[b, l]
+                tab[hh, 3] = dup[b, p]
+                tab[hh, 4] = n[b, p]
+                tab[hh, 5] = b
+                tab[hh, 6] = err
+    for l in range(n_layer):
+        n_prov = prov_ptr[l + 1] - prov_ptr[l]
+        stamp = n_layer * (n_prov_max + 1) + l
+        for b in range(nb):
+            # input buffer need: max over (sampled) blocks of the summed inputcap
+            if n_prov > 0 and n[b, l] > 0:
+                hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], idiv[b, l], ddiv[b, l])
+                if found:
+                    inbuf[b, l] = inbuf[tab[hh, 5], l]
+                    continue
+                k_in = _sample_blocks(n[b, l], cap_in, tmp, 0)
+                per_macro = -((-dup[b, l]) // max(ddiv[b, l], 1))
+                best = 0.0
+                for i in range(k_in + 3):
+                    if i < k_in:
+                        c = tmp[i]
+                    else:
+                        c = i - k_in + 1  # blocks 1..3 (row effects near the top)
+                        if c >= n[b, l]:
+                            continue
+                    q0 = dup[b, l] * c
+                    q1 = q0 + per_macro
+                    total = 0.0
+                    for jj in range(n_prov):
+                        p = prov_idx[prov_ptr[l] + jj]
+                        st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                        _, en = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+                        total += (en - st) * c_out[p] / idiv[b, l]
+                    if total > best:
+                        best = total
+                inbuf[b, l] = best
+                tab[hh, 0] = stamp
+                tab[hh, 1] = dup[b, l]
+                tab[hh, 2] = n[b, l]
+                tab[hh, 3] = idiv[b, l]
+                tab[hh, 4] = ddiv[b, l]
+                tab[hh, 5] = b
+    return status, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, inbuf, win_bonus
+
+
+def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 32, max_in_samples: int = 64,
+                  memo: bool = True) -> Samples:
     arr = network.arrays
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
-    out = _build(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
+    kernel = _build_memo if memo else _build
+    out = kernel(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
                  arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left, prov[0], prov[1],
                  i64(dup), i64(blocks), i64(idiv), i64(ddiv), int(max_samples), int(max_in_samples))
     return Samples(*out)
@@ -370,15 +598,29 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
     tl = np.zeros(max_s, dtype=np.float64)
     tld = np.zeros(max_s, dtype=np.float64)
     tst = np.zeros(max_s, dtype=np.float64)
+    sld = np.zeros(max_s, dtype=np.float64)  # per-block slope of the LD times after each sample
+    sst = np.zeros(max_s, dtype=np.float64)  # same for ST
+    # ADC start times: the caller's array (global sample offsets, kept for further passes) or,
+    # when it is empty, one design's worth of scratch (offsets from the design's first sample)
+    tloc = np.zeros(max_s if tadc.shape[0] == 0 else 0, dtype=np.float64)
     pair_delay = np.zeros(nd, dtype=np.float64)
     kappa_last = np.zeros(n_layer, dtype=np.int64)
     cptr = np.zeros(2 * n_layer + 2, dtype=np.int64)
     qptr = np.zeros(2 * n_layer + 2, dtype=np.int64)
     outbuf = np.zeros(n_layer, dtype=np.float64)
+    ubound = np.zeros(n_layer, dtype=np.float64)
+    order = np.zeros(n_layer, dtype=np.int64)
+    slope_done = np.zeros(n_layer, dtype=np.bool_)
     for i in range(nd):
         b = idx[i]
         base = lay_off[b, 0]
         B = bits[b]
+        if tadc.shape[0] == 0:
+            ta = tloc
+            tb = base
+        else:
+            ta = tadc
+            tb = 0
         makespan = 0.0
         for l in range(n_layer):
             K = n_ops[b, l]
@@ -422,6 +664,18 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             sl_ = sharer[b, l] if use_prev else -1
             sl_o = lay_off[b, sl_] if sl_ >= 0 else 0
             sl_m = (lay_off[b, sl_ + 1] - sl_o) if sl_ >= 0 else 0
+            # positions of the ops whose times are kept (each occurs at most once per op list)
+            p_ld, p_st, p_adc, p_tran = -1, -1, -1, -1
+            for k in range(K):
+                op = op_code[b, l, k]
+                if op == LD:
+                    p_ld = k
+                elif op == ST:
+                    p_st = k
+                elif op == ADC:
+                    p_adc = k
+                elif op == TRAN:
+                    p_tran = k
             for j in range(m):
                 c = samp_c[o + j]
                 if n_prov == 0:
@@ -431,7 +685,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                     for jj in range(n_prov):
                         p = prov_idx[prov_ptr[l] + jj]
                         slot = slot_off[b, l] + j * n_prov + jj
-                        g = dep_j[slot] - base
+                        g = dep_j[slot]
                         t = tl[g]
                         f = dep_f[slot]
                         if f > 0.0:
@@ -440,33 +694,31 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         if t > a:
                             a = t
                 gap = c - prev_c
+                v = a
                 for k in range(K):
-                    if k == 0:
-                        v = a
-                        if j > 0:
-                            v = max(v, tk[0] + gap * dcb[0])
-                    else:
-                        v = tk[k - 1] + dop[k - 1]
-                        if j > 0:
-                            v = max(v, tk[k] + gap * dcb[k])
-                    op = op_code[b, l, k]
-                    if op == ADC and pl_ >= 0:
-                        v = _adc_free(tadc, samp_c, pl_o, pl_o, pl_m, v, float(B), False)
-                    if op == ADC and sl_ >= 0:
-                        v = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), True)
+                    if k > 0:
+                        v = v + dop[k - 1]  # v: this block's op k-1 start
+                    if j > 0:
+                        v = max(v, tk[k] + gap * dcb[k])
+                    if k == p_adc:
+                        if pl_ >= 0:
+                            v = _adc_free(ta, samp_c, pl_o - tb, pl_o, pl_m, v, float(B), False)
+                        if sl_ >= 0:
+                            v = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), True)
                     tk[k] = v
-                    if op == LD:
-                        tld[o - base + j] = v
-                    elif op == ST:
-                        tst[o - base + j] = v
-                    elif op == ADC:
-                        tadc[o + j] = v
-                        if j == 0:
-                            adc_first[i, l] = v
-                        if j == m - 1:
-                            adc_last[i, l] = v + B
-                    elif op == TRAN and j == 0:
-                        tran_first[i, l] = v
+                if p_ld >= 0:
+                    tld[o - base + j] = tk[p_ld]
+                if p_st >= 0:
+                    tst[o - base + j] = tk[p_st]
+                if p_adc >= 0:
+                    v = tk[p_adc]
+                    ta[o + j - tb] = v
+                    if j == 0:
+                        adc_first[i, l] = v
+                    if j == m - 1:
+                        adc_last[i, l] = v + B
+                if p_tran >= 0 and j == 0:
+                    tran_first[i, l] = tk[p_tran]
                 tl[o - base + j] = tk[K - 1]
                 if j == 0:
                     t_first[i, l] = tk[0]
@@ -488,27 +740,76 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 continue
             ol = lay_off[b, l]
             op_ = lay_off[b, p]
-            pair_delay[i] += _pair_delay(tadc, samp_c, ol, ol, lay_off[b, l + 1] - ol, n[b, l],
-                                         op_, op_, lay_off[b, p + 1] - op_, n[b, p], float(B))
+            pair_delay[i] += _pair_delay(ta, samp_c, ol - tb, ol, lay_off[b, l + 1] - ol, n[b, l],
+                                         op_ - tb, op_, lay_off[b, p + 1] - op_, n[b, p], float(B))
         # ---- buffers (§8.7) from the recurrence times ----
+        # elements = max over layers of inbuf + outbuf, and outbuf of a provider never exceeds
+        # dup x n x C (all its blocks live): layers are visited by decreasing bound and the
+        # visit stops once no bound exceeds the max so far (the max is unchanged, exactly).
+        e_max = 0.0
+        n_ord = 0
         for l in range(n_layer):
             outbuf[l] = 0.0
-        for pl in range(n_layer if do_buf else 0):
+            slope_done[l] = False
+            u = inbuf[b, l]
+            if do_buf and lay_off[b, l + 1] > lay_off[b, l]:
+                u += float(dup[b, l] * n[b, l] * c_out[l])
+            ubound[l] = u
+            if not do_buf:
+                if u > e_max:
+                    e_max = u
+                continue
+            q_ = n_ord
+            while q_ > 0 and ubound[order[q_ - 1]] < u:
+                order[q_] = order[q_ - 1]
+                q_ -= 1
+            order[q_] = l
+            n_ord += 1
+        for oi in range(n_ord):
+            pl = order[oi]
+            if ubound[pl] <= e_max:
+                break
             po = lay_off[b, pl]
             pm = lay_off[b, pl + 1] - po
             if pm == 0:
+                v = inbuf[b, pl] + outbuf[pl]
+                if v > e_max:
+                    e_max = v
                 continue
-            if cons_ptr[pl + 1] == cons_ptr[pl]:
-                outbuf[pl] = float(dup[b, pl] * n[b, pl] * c_out[pl])
+            # slopes between consecutive samples of the consumers, computed once per layer
+            # (same expressions as at each use)
+            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                L = cons_idx[e]
+                if slope_done[L]:
+                    continue
+                slope_done[L] = True
+                o = lay_off[b, L]
+                for j in range(lay_off[b, L + 1] - o - 1):
+                    s_ = o - base + j
+                    g_ = samp_c[o + j + 1] - samp_c[o + j]
+                    sld[s_] = (tld[s_ + 1] - tld[s_]) / g_
+                    sst[s_] = (tst[s_ + 1] - tst[s_]) / g_
+            dup_pl = dup[b, pl]
+            n_pl = n[b, pl]
+            per_pl = period[i, pl]
+            c0 = cons_ptr[pl]
+            c1 = cons_ptr[pl + 1]
+            if pm == 0:
+                continue
+            if c1 == c0:
+                outbuf[pl] = float(dup_pl * n_pl * c_out[pl])
+                v = inbuf[b, pl] + outbuf[pl]
+                if v > e_max:
+                    e_max = v
                 continue
             # before any consumer event the window starts at 0
             tau0 = 1e300
-            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+            for e in range(c0, c1):
                 L = cons_idx[e]
                 if lay_off[b, L + 1] > lay_off[b, L]:
                     tau0 = min(tau0, tld[lay_off[b, L] - base])
-            best = dup[b, pl] * _count_le(tst, samp_c, po - base, po, pm, n[b, pl], tau0)
-            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+            best = dup_pl * _count_le(tst, samp_c, po - base, po, pm, n_pl, tau0)
+            for e in range(c0, c1):
                 L = cons_idx[e]
                 lo_o = lay_off[b, L]
                 lm = lay_off[b, L + 1] - lo_o
@@ -517,10 +818,11 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 for q in range(prov_ptr[L], prov_ptr[L + 1]):
                     if prov_idx[q] == pl:
                         jj = q - prov_ptr[L]
+                sl0 = slot_off[b, L] + jj
                 ptr_p = 0  # provider ST sample at or below tau
-                for e2 in range(cons_ptr[pl], cons_ptr[pl + 1]):
-                    qptr[2 * (e2 - cons_ptr[pl])] = 0
-                    qptr[2 * (e2 - cons_ptr[pl]) + 1] = 0
+                for e2 in range(c0, c1):
+                    qptr[2 * (e2 - c0)] = 0
+                    qptr[2 * (e2 - c0) + 1] = 0
                 ptr_l = 0  # consumer LD sample at or below t_s
                 lo_l = lo_o - base
                 lo_p = po - base
@@ -528,8 +830,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                     t_s = tst[lo_l + j]
                     # next consumer event after t_s: its next ST or the first LD after t_s
                     if j + 1 < lm:
-                        gap_c = samp_c[lo_o + j + 1] - samp_c[lo_o + j]
-                        nxt = t_s + (tst[lo_l + j + 1] - t_s) / gap_c
+                        nxt = t_s + sst[lo_l + j]
                     else:
                         nxt = 1e300
                     if tld[lo_l] > t_s:
@@ -539,14 +840,16 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                             ptr_l += 1
                         if ptr_l + 1 < lm:
                             t_a = tld[lo_l + ptr_l]
-                            slope = (tld[lo_l + ptr_l + 1] - t_a) / (samp_c[lo_o + ptr_l + 1] - samp_c[lo_o + ptr_l])
-                            nld = t_a + (np.floor((t_s - t_a) / slope) + 1.0) * slope
+                            slope = sld[lo_l + ptr_l]
+                            x_ = t_s - t_a
+                            # x_ < slope: the quotient rounds below 1 and its floor is 0 (no division)
+                            nld = t_a + ((np.floor(x_ / slope) if x_ >= slope else 0.0) + 1.0) * slope
                         else:
                             nld = 1e300
                     if nld < nxt:
                         nxt = nld
                     # another consumer's event overwrites the window start too (Q24)
-                    for e2 in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                    for e2 in range(c0, c1):
                         L2 = cons_idx[e2]
                         if L2 == L:
                             continue
@@ -554,21 +857,23 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         m2 = lay_off[b, L2 + 1] - o2
                         for which in range(2):
                             tv = tld if which == 0 else tst
+                            sv = sld if which == 0 else sst
                             o2l = o2 - base
                             if m2 == 0:
                                 continue
                             if tv[o2l] > t_s:
                                 v2 = tv[o2l]
                             else:
-                                pi_ = 2 * (e2 - cons_ptr[pl]) + which
+                                pi_ = 2 * (e2 - c0) + which
                                 ptr = qptr[pi_]
                                 while ptr + 1 < m2 and tv[o2l + ptr + 1] <= t_s:
                                     ptr += 1
                                 qptr[pi_] = ptr
                                 if ptr + 1 < m2:
                                     t_a = tv[o2l + ptr]
-                                    slope = (tv[o2l + ptr + 1] - t_a) / (samp_c[o2 + ptr + 1] - samp_c[o2 + ptr])
-                                    v2 = t_a + (np.floor((t_s - t_a) / slope) + 1.0) * slope
+                                    slope = sv[o2l + ptr]
+                                    x_ = t_s - t_a
+                                    v2 = t_a + ((np.floor(x_ / slope) if x_ >= slope else 0.0) + 1.0) * slope
                                 else:
                                     v2 = 1e300
                             if v2 < nxt:
@@ -582,7 +887,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         while ptr_p + 1 < pm and tst[lo_p + ptr_p + 1] <= tau:
                             ptr_p += 1
                         if ptr_p + 1 >= pm:
-                            cnt = float(n[b, pl])
+                            cnt = float(n_pl)
                         else:
                             c_a = samp_c[po + ptr_p]
                             c_b = samp_c[po + ptr_p + 1]
@@ -591,22 +896,29 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                             cnt = float(c_a + int(f * (c_b - c_a)) + 1)
                             if UB > 0.0:
                                 # the provider cannot run faster than one block per period after a sample
-                                fast = float(min(c_b, c_a + int((tau - t_a) / period[i, pl])) + 1)
+                                fast = float(min(c_b, c_a + int((tau - t_a) / per_pl)) + 1)
                                 cnt = cnt + UB * (fast - cnt)
-                    sl = slot_off[b, L] + j * lp + jj
-                    v = dup[b, pl] * cnt - win_lo[sl] + win_bonus[sl]
+                    sl = sl0 + j * lp
+                    v = dup_pl * cnt - win_lo[sl]
+                    if win_bonus.shape[0] > 0:
+                        v += win_bonus[sl]
                     if v > best:
                         best = v
             # provider-side events: at each sampled ST of P, the window start is the one set by
             # the latest consumer event (LD or ST of any consumer) before it
-            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
-                cptr[2 * (e - cons_ptr[pl])] = 0
-                cptr[2 * (e - cons_ptr[pl]) + 1] = 0
+            for e in range(c0, c1):
+                cptr[2 * (e - c0)] = 0
+                cptr[2 * (e - c0) + 1] = 0
+            memo_l = -1
+            memo_cb = -1
+            memo_lo = 0
             for k in range(pm):
                 T = tst[po - base + k]
                 lat_t = -1.0
                 lat_lo = 0
-                for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
+                lat_l = -1
+                lat_cb = 0
+                for e in range(c0, c1):
                     L = cons_idx[e]
                     lo_o = lay_off[b, L]
                     lm = lay_off[b, L + 1] - lo_o
@@ -614,10 +926,11 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         continue
                     for which in range(2):
                         tv = tld if which == 0 else tst
+                        sv = sld if which == 0 else sst
                         o_l = lo_o - base
                         if tv[o_l] > T:
                             continue
-                        pi_ = 2 * (e - cons_ptr[pl]) + which
+                        pi_ = 2 * (e - c0) + which
                         ptr = cptr[pi_]
                         while ptr + 1 < lm and tv[o_l + ptr + 1] <= T:
                             ptr += 1
@@ -625,25 +938,36 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         t_a = tv[o_l + ptr]
                         c_a = samp_c[lo_o + ptr]
                         if ptr + 1 < lm:
-                            c_b = samp_c[lo_o + ptr + 1]
-                            slope = (tv[o_l + ptr + 1] - t_a) / (c_b - c_a)
-                            cb = c_a + int((T - t_a) / slope)
-                            te_ = t_a + (cb - c_a) * slope
+                            slope = sv[o_l + ptr]
+                            x_ = T - t_a
+                            if x_ < slope:
+                                cb = c_a
+                                te_ = t_a + 0.0 * slope
+                            else:
+                                cb = c_a + int(x_ / slope)
+                                te_ = t_a + (cb - c_a) * slope
                         else:
                             cb = c_a
                             te_ = t_a
                         if te_ > lat_t:
                             lat_t = te_
-                            st0, _ = pixel_range(dup[b, L] * cb, geo[0, L], geo[1, L], geo[3, L], geo[4, L], geo[5, L],
-                                                 geo[6, L], geo[7, L], geo[8, L], geo[1, pl], geo[2, pl])
-                            lat_lo = st0
-                v = dup[b, pl] * (samp_c[po + k] + 1.0) - lat_lo
+                            lat_l = L
+                            lat_cb = cb
+                # window start of the latest event (computed once per sample, reused while unchanged)
+                if lat_l >= 0:
+                    if lat_l != memo_l or lat_cb != memo_cb:
+                        memo_l = lat_l
+                        memo_cb = lat_cb
+                        st0, _ = pixel_range(dup[b, lat_l] * lat_cb, geo[0, lat_l], geo[1, lat_l], geo[3, lat_l],
+                                             geo[4, lat_l], geo[5, lat_l], geo[6, lat_l], geo[7, lat_l], geo[8, lat_l],
+                                             geo[1, pl], geo[2, pl])
+                        memo_lo = st0
+                    lat_lo = memo_lo
+                v = dup_pl * (samp_c[po + k] + 1.0) - lat_lo
                 if v > best:
                     best = v
             outbuf[pl] = best * c_out[pl]
-        e_max = 0.0
-        for l in range(n_layer):
-            v = inbuf[b, l] + outbuf[l]
+            v = inbuf[b, pl] + outbuf[pl]
             if v > e_max:
                 e_max = v
         elements[i] = e_max
@@ -699,7 +1023,7 @@ def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, bl
         partner = np.full(dup.shape, -1, dtype=np.int64)
     partner = i64(partner)
     sharer = sharer_of(partner)
-    tadc = np.zeros(samples.samp_c.shape[0])
+    tadc = np.zeros(samples.samp_c.shape[0] if passes > 1 else 0)
     args = (op_code, n_ops, i64(bits))
     rest = (prov[0], prov[1], cons[0], cons[1], network.arrays.out_channels, dup, blocks,
             samples.lay_off, samples.samp_c, samples.slot_off, samples.dep_j, samples.dep_f,
