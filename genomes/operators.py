@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genomes.layout import DAC_RES, MACRO_SIZE, N_GLOBAL, RATIO, RRAM_RES, XBAR, GenomeLayout
+from genomes.layout import DAC_RES, GLOBAL_NAMES, MACRO_SIZE, N_GLOBAL, RATIO, RRAM_RES, XBAR, GenomeLayout
 from genomes.repair import _CANDIDATES, candidate_mask, dup_window, limits, repair, unified_counts, usable_sizes
 
 
@@ -44,16 +44,19 @@ def mutate(
     p_dup: float = 0.6,
     p_macro: float | None = None,
     p_share: float | None = None,
+    global_genes: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """Mutated, repaired copy of legal genomes ``G`` [B, n_genes]. Per-layer rates default
-    to 1.5 / n_mvm (macro) and 1 / n_mvm (share)."""
+    to 1.5 / n_mvm (macro) and 1 / n_mvm (share). ``global_genes`` restricts the global
+    reset to those genes (names of :data:`genomes.layout.GLOBAL_NAMES`; e.g. ``("rram_ratio",)``
+    keeps X, r and d: a local move); default all."""
     G = np.array(G, dtype=np.int64, copy=True)
     n = len(G)
     if n == 0:
         return G
     p_macro = 1.5 / layout.n_mvm if p_macro is None else p_macro
     p_share = 1.0 / layout.n_mvm if p_share is None else p_share
-    _global_reset(layout, G, rng, rng.uniform(size=n) < p_global)
+    _global_reset(layout, G, rng, rng.uniform(size=n) < p_global, global_genes)
     G = repair(layout, G)  # the moves below read budgets and limits of the (new) global point
     _dup_move(layout, G, rng, rng.uniform(size=n) < p_dup)
     G = repair(layout, G)
@@ -64,8 +67,15 @@ def mutate(
     return repair(layout, G)
 
 
-def _global_reset(layout: GenomeLayout, G, rng, rows) -> None:
+def _global_reset(layout: GenomeLayout, G, rng, rows, names: tuple[str, ...] | None = None) -> None:
     genes = [XBAR, RRAM_RES, DAC_RES, RATIO] + ([MACRO_SIZE] if layout.unified else [])
+    if names is not None:
+        unknown = set(names) - set(GLOBAL_NAMES)
+        if unknown:
+            raise ValueError(f"unknown global genes {sorted(unknown)}; expected names from {GLOBAL_NAMES}")
+        genes = [g for g in genes if GLOBAL_NAMES[g] in names]
+        if not genes:
+            return
     which = np.asarray(genes)[rng.integers(len(genes), size=len(G))]
     b = np.flatnonzero(rows)
     for g in genes:

@@ -155,4 +155,6 @@ def test_bench_search_smoke(tmp_path):
     lines = res.stdout.splitlines()
     assert lines[0].split()[:2] == ["model", "method"]
     assert [l.split()[1] for l in lines[2:]] == ["GA", "random"]
-    assert all(l.split()[2] == "16" for l in lines[2:])  # same evaluation budget
+    evals = [int(l.split()[2]) for l in lines[2:]]
+    # same evaluation budget: population 8 + one generation of 8 children and 8 local-search neighbours
+    assert evals == [24, 24]

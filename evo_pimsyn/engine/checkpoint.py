@@ -82,6 +82,8 @@ def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict
         "archive_genomes": np.asarray(state.archive.genomes, dtype=np.int64),
         "archive_objectives": np.asarray(state.archive.objectives, dtype=np.float64),
     }
+    if state.verified is not None:
+        arrays["verified"] = np.asarray(state.verified, dtype=bool)
     if state.hv_ref is not None:
         arrays["hv_ref"] = np.asarray(state.hv_ref, dtype=np.float64)
         arrays["hv_scale"] = np.asarray(state.hv_scale, dtype=np.float64)
@@ -177,6 +179,8 @@ def _validate(path: Path, arrays: dict, meta: Any) -> None:
         raise CheckpointError(f"{path}: population arrays have inconsistent shapes")
     if AG.ndim != 2 or AF.ndim != 2 or len(AG) != len(AF) or AG.shape[1] != P.shape[1] or AF.shape[1] != F.shape[1]:
         raise CheckpointError(f"{path}: archive arrays have inconsistent shapes")
+    if "verified" in arrays and (arrays["verified"].dtype != np.bool_ or arrays["verified"].shape != (len(P),)):
+        raise CheckpointError(f"{path}: array 'verified' is not a bool vector over the population")
     rng = meta["rng"]
     if not isinstance(rng, dict) or rng.get("bit_generator") not in ALLOWED_BIT_GENERATORS:
         raise CheckpointError(f"{path}: unsupported RNG state")
@@ -201,6 +205,7 @@ def to_state(arrays: dict[str, np.ndarray], meta: dict) -> State:
         hv_ref=hv_ref,
         hv_scale=arrays.get("hv_scale") if hv_ref is not None else None,
         extra=dict(meta.get("extra") or {}),
+        verified=arrays.get("verified"),
     )
 
 

@@ -3,6 +3,17 @@
 All state lives in one :class:`State`, replaced (never mutated half-way) at the end of
 every generation, so that an interrupt at any point leaves the last complete generation
 intact for the checkpoint. The only randomness is ``State.rng``.
+
+Against premature convergence (a single-objective population collapses onto one global
+setting within seconds), every generation also scores a local-search batch
+(``problem.neighbors`` of the best quarter: ratio, dup, macro and sharing moves at a fixed
+crossbar size and cell / DAC resolution), and after ``Settings.restart_after``
+generations without archive progress the population restarts from
+``problem.initial`` (the archive keeps the bests). With one objective and a ``verify``
+evaluator (the exact cycle model behind an analytic search), designs that would become
+the best are re-scored with it first, so the search cannot settle on a design the fast
+fidelity over-rates. The stall counter, restart and verification counts (``State.extra``)
+and the verified flags (``State.verified``) are checkpointed.
 """
 
 from __future__ import annotations
@@ -32,12 +43,27 @@ class Settings:
     algorithm: str = "nsga2"
     fidelity: str = "cycle"
     power_check: str = "pimsyn"
+    # Against premature convergence (see step()): a local-search batch of
+    # ``local_fraction * population`` neighbours of the best designs every generation
+    # (problems with a ``neighbors`` method), and a restart of the population from
+    # ``problem.initial`` after ``restart_after`` generations without archive progress
+    # (0: never). The archive keeps everything found before a restart.
+    local_fraction: float = 1.0
+    restart_after: int = 60
+    # Single objective with a ``verify`` evaluator (the exact model behind a faster search
+    # fidelity): at most this many designs per generation that would beat the best
+    # verified one are re-scored with it before selection (see _verify_best).
+    verify_limit: int = 8
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"The 'algorithm' parameter must be one of {ALGORITHMS}. Got {self.algorithm!r} instead.")
         if self.population < 4:
             raise ValueError(f"The 'population' parameter must be an int >= 4. Got {self.population!r} instead.")
+        if not 0.0 <= self.local_fraction <= 8.0:
+            raise ValueError(f"The 'local_fraction' parameter must be in [0, 8]. Got {self.local_fraction!r} instead.")
+        if self.restart_after < 0:
+            raise ValueError(f"The 'restart_after' parameter must be an int >= 0. Got {self.restart_after!r} instead.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,7 @@ class State:
     hv_ref: np.ndarray | None = None
     hv_scale: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    verified: np.ndarray | None = None  # [N] bool: population objectives come from the verify evaluator
 
 
 def _log_row(state: State, batch: Scores, settings: Settings, gen_wall_s: float) -> dict:
@@ -92,6 +119,8 @@ def _log_row(state: State, batch: Scores, settings: Settings, gen_wall_s: float)
         row["hypervolume"] = hypervolume(normalized_gain(state.archive.objectives, state.hv_ref, state.hv_scale))
     else:
         row["hypervolume"] = 0.0
+    row["restarts"] = int(state.extra.get("restarts", 0))
+    row["verified"] = int(state.extra.get("verified", 0))
     row["fidelity"] = settings.fidelity
     row["generation_wall_s"] = round(gen_wall_s, 6)
     row["wall_time_s"] = round(state.elapsed_s, 6)
@@ -106,17 +135,23 @@ def _with_hv_reference(state: State, batch: Scores) -> None:
 
 
 def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
-               rng: np.random.Generator) -> tuple[State, Scores]:
+               rng: np.random.Generator, verify: Callable[[np.ndarray], pd.DataFrame] | None = None
+               ) -> tuple[State, Scores]:
     t0 = time.perf_counter()
     G = np.asarray(problem.initial(settings.population, rng), dtype=np.int64)
     batch = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
+    extra: dict = {}
+    F, V, flags = _verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), verify,
+                               settings, extra)
     archive = Archive.empty(G.shape[1], len(settings.objectives))
-    archive.update(G, batch.objectives, batch.feasible)
-    state = State(0, G, batch.objectives, batch.violation, archive, [], rng, len(G), 0.0)
+    archive.update(G, F, _archivable(V, flags, verify, settings))
+    state = State(0, G, F, V, archive, [], rng, len(G), 0.0, extra=extra, verified=flags)
     _with_hv_reference(state, batch)
     wall = time.perf_counter() - t0
     state.elapsed_s = wall
-    state.logbook = [_log_row(state, batch, settings, wall)]
+    row = _log_row(state, batch, settings, wall)
+    _track_progress(state.extra, row)
+    state.logbook = [row]
     return state, batch
 
 
@@ -138,22 +173,43 @@ def _penalize_duplicates(G: np.ndarray, F: np.ndarray, V: np.ndarray) -> tuple[n
 
 
 def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
-         settings: Settings, ref_points: np.ndarray | None = None) -> tuple[State, Scores]:
+         settings: Settings, ref_points: np.ndarray | None = None,
+         verify: Callable[[np.ndarray], pd.DataFrame] | None = None) -> tuple[State, Scores]:
     """One generation; returns a new state (the input state is left untouched)."""
     t0 = time.perf_counter()
     rng = np.random.Generator(type(state.rng.bit_generator)())
     rng.bit_generator.state = state.rng.bit_generator.state
     G, F, V = state.population, state.objectives, state.violation
     n = len(G)
+    extra = dict(state.extra)
+    archive = Archive(state.archive.genomes.copy(), state.archive.objectives.copy())
+    evaluations = state.evaluations
+    flags = state.verified if state.verified is not None else np.zeros(n, dtype=bool)
+    if settings.restart_after and int(extra.get("stall", 0)) >= settings.restart_after:
+        # Restart: a fresh initial population (the archive keeps the old bests), so that
+        # a converged population explores other global settings and basins again.
+        G = np.asarray(problem.initial(n, rng), dtype=np.int64)
+        fresh = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
+        F, V, flags = _verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), verify,
+                                   settings, extra)
+        archive.update(G, F, _archivable(V, flags, verify, settings))
+        evaluations += len(G)
+        extra["restarts"] = int(extra.get("restarts", 0)) + 1
+        extra["stall"] = 0
     ranks, crowd = nsga.rank_and_crowding(F, V)
     pairs = -(-n // 2)
     ia = nsga.binary_tournament(ranks, crowd, pairs, rng)
     ib = nsga.binary_tournament(ranks, crowd, pairs, rng)
     children = np.asarray(problem.vary(G[ia], G[ib], rng), dtype=np.int64)[:n]
+    n_local = int(round(settings.local_fraction * n))
+    if n_local > 0 and hasattr(problem, "neighbors"):
+        children = np.concatenate([children, _local_batch(problem, G, F, V, n_local, rng)])
     batch = score(evaluate(children), settings.objectives, settings.power_w, settings.power_check)
     allG = np.concatenate([G, children])
-    allF = np.concatenate([F, batch.objectives])
-    allV = np.concatenate([V, batch.violation])
+    allF, allV, allflags = _verify_best(allG, np.concatenate([F, batch.objectives]),
+                                        np.concatenate([V, batch.violation]),
+                                        np.concatenate([flags, np.zeros(len(children), dtype=bool)]),
+                                        verify, settings, extra)
     selF, selV = _penalize_duplicates(allG, allF, allV)
     if settings.algorithm == "nsga3":
         if ref_points is None:
@@ -161,8 +217,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         keep = nsga.select_nsga3(selF, selV, n, ref_points, rng)
     else:
         keep = nsga.select_nsga2(selF, selV, n)
-    archive = Archive(state.archive.genomes.copy(), state.archive.objectives.copy())
-    archive.update(children, batch.objectives, batch.feasible)
+    archive.update(children, allF[n:], _archivable(allV[n:], allflags[n:], verify, settings))
     new = replace(
         state,
         generation=state.generation + 1,
@@ -172,23 +227,99 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         archive=archive,
         logbook=list(state.logbook),
         rng=rng,
-        evaluations=state.evaluations + len(children),
+        evaluations=evaluations + len(children),
+        extra=extra,
+        verified=allflags[keep],
     )
     _with_hv_reference(new, batch)
     wall = time.perf_counter() - t0
     new.elapsed_s = state.elapsed_s + wall
-    new.logbook.append(_log_row(new, batch, settings, wall))
+    row = _log_row(new, batch, settings, wall)
+    _track_progress(extra, row)
+    new.logbook.append(row)
     return new, batch
+
+
+def _verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray,
+                 verify: Callable[[np.ndarray], pd.DataFrame] | None, settings: Settings,
+                 extra: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Single objective only: re-score with ``verify`` every feasible row that is not yet
+    verified and would beat the best verified row (best first, at most
+    ``settings.verify_limit`` rows), so that the elite, the archive and the reported best
+    carry exact values and the search cannot settle on a design the fast fidelity
+    over-rates. Repeats of a row share its values. Deterministic (no random numbers)."""
+    if not _verifying(verify, settings) or len(G) == 0:
+        return F, V, flags
+    F, V, flags = F.copy(), V.copy(), flags.copy()
+    _, first, inverse = np.unique(G, axis=0, return_index=True, return_inverse=True)
+    group = inverse.reshape(-1)
+    # a repeat takes the values of a verified copy if there is one, else of its first copy
+    for g in np.unique(group[flags]):
+        rows = np.flatnonzero(group == g)
+        src = rows[np.argmax(flags[rows])]
+        F[rows], V[rows], flags[rows] = F[src], V[src], True
+    done = 0
+    while done < settings.verify_limit:
+        feas = V <= 0
+        known = feas & flags
+        bar = F[known, 0].min() if known.any() else np.inf
+        cand = np.flatnonzero(feas & ~flags & (F[:, 0] < bar))
+        if not len(cand):
+            break
+        cand = cand[np.lexsort((cand, F[cand, 0]))]
+        _, lead = np.unique(group[cand], return_index=True)
+        cand = cand[np.sort(lead)][: min(4, settings.verify_limit - done)]
+        exact = score(verify(G[cand]), settings.objectives, settings.power_w, settings.power_check)
+        for k, i in enumerate(cand):
+            rows = np.flatnonzero(group == group[i])
+            F[rows], V[rows], flags[rows] = exact.objectives[k], exact.violation[k], True
+        done += len(cand)
+    extra["verified"] = int(extra.get("verified", 0)) + done
+    return F, V, flags
+
+
+def _verifying(verify, settings: Settings) -> bool:
+    return verify is not None and len(settings.objectives) == 1 and settings.verify_limit > 0
+
+
+def _archivable(V: np.ndarray, flags: np.ndarray, verify, settings: Settings) -> np.ndarray:
+    """Rows the archive may take: feasible ones, and while verifying only verified ones
+    (an unverified row that merely ties the best would otherwise enter with a fast-fidelity
+    value)."""
+    ok = V <= 0
+    return ok & flags if _verifying(verify, settings) else ok
+
+
+def _track_progress(extra: dict, row: dict) -> None:
+    """Stagnation counter: generations since the archive's hypervolume last grew."""
+    hv = float(row.get("hypervolume", 0.0))
+    best = extra.get("best_hv")
+    if best is None or hv > float(best) * (1.0 + 1e-12) + 1e-300:
+        extra["best_hv"] = hv
+        extra["stall"] = 0
+    else:
+        extra["stall"] = int(extra.get("stall", 0)) + 1
+
+
+def _local_batch(problem: Problem, G: np.ndarray, F: np.ndarray, V: np.ndarray, n: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """``n`` neighbours of the best quarter (at least 4) of the distinct population rows,
+    best first by (constrained rank, crowding)."""
+    selF, selV = _penalize_duplicates(G, F, V)
+    ranks, crowd = nsga.rank_and_crowding(selF, selV)
+    order = np.lexsort((np.arange(len(G)), -crowd, ranks))
+    k = min(len(G), max(4, len(G) // 4))
+    return np.asarray(problem.neighbors(G[order[:k]], n, rng), dtype=np.int64)
 
 
 def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings, stop: Stop, *,
            state: State | None = None, seed: int | np.random.SeedSequence | None = None,
            on_generation: Callable[[State, Scores], None] | None = None,
-           holder: list | None = None) -> State:
+           holder: list | None = None, verify: Callable[[np.ndarray], pd.DataFrame] | None = None) -> State:
     """Run until ``stop``. ``holder`` (a one-element list), if given, always holds the last
     complete state, so a caller that catches ``KeyboardInterrupt`` can checkpoint it."""
     if state is None:
-        state, batch = initialize(problem, evaluate, settings, np.random.default_rng(seed))
+        state, batch = initialize(problem, evaluate, settings, np.random.default_rng(seed), verify)
         if holder is not None:
             holder[:] = [state]
         if on_generation is not None:
@@ -198,7 +329,7 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
     ref_points = nsga.reference_points(len(settings.objectives), settings.population) \
         if settings.algorithm == "nsga3" else None
     while not stop.reached(state):
-        state, batch = step(state, problem, evaluate, settings, ref_points)
+        state, batch = step(state, problem, evaluate, settings, ref_points, verify)
         if holder is not None:
             holder[:] = [state]
         if on_generation is not None:

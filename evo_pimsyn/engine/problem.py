@@ -55,6 +55,8 @@ class PimProblem:
     macro_setting: str = "specified"
     macro_reuse: bool = True
     layout: Any = field(init=False)
+    # single-objective searches at the analytic fidelity re-score would-be bests with it
+    verify_fidelity: str = field(default="cycle", init=False)
 
     def __post_init__(self) -> None:
         from genomes.layout import GenomeLayout
@@ -87,6 +89,29 @@ class PimProblem:
             children = np.concatenate(children)
         children = mutate(self.layout, children, rng)
         return np.asarray(repair(self.layout, children, rng), dtype=np.int64)
+
+    def neighbors(self, E: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` local variations of the elite genomes ``E`` (best first): parents drawn
+        with a bias to the front of ``E`` (the better of two uniform draws), crossed over
+        in pairs and mutated with the global reset limited to the ratio, so that the
+        crossbar size, cell and DAC resolution stay: a batched hill-climb of ratio, dup,
+        macro counts and sharing around the best designs."""
+        from genomes.layout import DAC_RES, RRAM_RES, XBAR
+        from genomes.operators import crossover, mutate
+        from genomes.repair import repair
+
+        E = np.asarray(E, dtype=np.int64)
+        k = len(E)
+        half = -(-n // 2)
+        ia = np.minimum(rng.integers(k, size=half), rng.integers(k, size=half))
+        ib = np.minimum(rng.integers(k, size=half), rng.integers(k, size=half))
+        # crossover only between parents of one (X, r, d): otherwise the child is a jump
+        setting = [XBAR, RRAM_RES, DAC_RES]
+        same = (E[ia][:, setting] == E[ib][:, setting]).all(axis=1)
+        ib = np.where(same, ib, ia)
+        children = np.concatenate(crossover(self.layout, E[ia], E[ib], rng))[:n]
+        children = mutate(self.layout, children, rng, p_global=0.3, p_dup=0.8, global_genes=("rram_ratio",))
+        return np.asarray(repair(self.layout, children), dtype=np.int64)
 
     def scorer(self, fidelity: str):
         return score_designs, (self.network, self.hardware, self.layout, fidelity)
