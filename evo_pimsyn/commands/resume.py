@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evo_pimsyn.commands.run import _cli_warnings, _int_at_least, add_stop_arguments
+from evo_pimsyn.commands.run import _cli_warnings, _int_at_least, add_backend_arguments, add_stop_arguments
 
 
 def add_parser(subparsers) -> None:
@@ -17,6 +17,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN", help="the run folder (runs/NAME)")
     add_stop_arguments(p)
     p.add_argument("--workers", type=_int_at_least(1), metavar="N", help="evaluation processes (default: the run's)")
+    add_backend_arguments(p)
     p.add_argument("--model", help="refuse to resume unless the run's model is this one")
     p.add_argument("--config", metavar="FILE", help="refuse to resume unless the run's hardware config is this one")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -28,4 +29,5 @@ def run(args: argparse.Namespace) -> int:
 
     _cli_warnings()
     return resume(args.run_dir, generations=args.generations, time_budget_s=args.time_budget, workers=args.workers,
-                  quiet=args.quiet, model=args.model, config=args.config)
+                  quiet=args.quiet, model=args.model, config=args.config, backend=args.backend,
+                  scheduler=args.scheduler)

@@ -49,6 +49,15 @@ def add_stop_arguments(p: argparse.ArgumentParser) -> None:
                       help="stop once the search has run this long in total, e.g. 90s, 10m, 1h30m")
 
 
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="where batches are scored: local processes (default) or a dask.distributed cluster; "
+                        "results do not depend on it")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="dask scheduler, e.g. tcp://HOST:8786 (with --backend dask; default: a local cluster "
+                        "of --workers processes)")
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "run", help="search the design space with a multi-objective GA",
@@ -63,6 +72,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--population", type=_int_at_least(4), default=64, metavar="N", help="population size (default 64)")
     p.add_argument("--workers", type=_int_at_least(1), default=1, metavar="N",
                    help="evaluation processes (default 1: in-process); results do not depend on it")
+    add_backend_arguments(p)
     p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), metavar="LIST",
                    help=f"comma list from {{{','.join(OBJECTIVES)}}} (default {','.join(DEFAULT_OBJECTIVES)}); "
@@ -99,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check,
         checkpoint_every_s=args.checkpoint_every,
         rescore_every=args.rescore_every, out=args.out, quiet=args.quiet,
+        backend=args.backend, scheduler=args.scheduler,
     )
     return start(options, argv=["evo-pimsyn", *sys.argv[1:]])
 

@@ -4,20 +4,33 @@ The population is cut into one contiguous slice per worker (``even_slices``, as
 scikit-learn's ``gen_even_slices``); each task receives a plain int64 array and returns
 the evaluator's DataFrame for its rows, and the frames are concatenated in slice order.
 With ``workers=1`` everything runs in-process. The model scores each row independently,
-so results do not depend on the worker count.
+so results do not depend on the worker count or backend (``backends``: local loky
+processes or a dask cluster).
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine import backends
 from evo_pimsyn.engine.objectives import Objective, apply_power_check, feasibility, objective_matrix, violation
 
 ScoreFn = Callable[..., pd.DataFrame]
+
+try:  # one-line "evo-pimsyn: warning: ..." in the CLI
+    from evo_pimsyn.messages import InputWarning as _WarningBase
+except ImportError:  # pragma: no cover
+    _WarningBase = UserWarning
+
+
+class WorkerRetryWarning(_WarningBase):
+    """A worker died under a batch and the batch is being run again."""
 
 
 def even_slices(n: int, n_packs: int) -> list[slice]:
@@ -35,43 +48,127 @@ def even_slices(n: int, n_packs: int) -> list[slice]:
 class Evaluator:
     """Callable ``G -> DataFrame`` (one row per genome, in order).
 
-    Use as a context manager so that the worker pool stays open for the whole run.
-    ``fn(*args, G)`` must be a module-level function (it is pickled by reference).
+    Use as a context manager so that the worker pool (and, on dask, the scattered
+    arguments) stays open for the whole run. ``fn(*args, G)`` must be a module-level
+    function (it is pickled by reference). ``backend`` defaults to the one opened by
+    :func:`evo_pimsyn.engine.backends.open_backend` (else local loky processes).
+
+    A worker that dies under a batch (loky ``TerminatedWorkerError``, dask
+    ``KilledWorker``) makes the whole batch run again, at most ``backend.retries`` times:
+    slices are pure functions of their genomes, so the result is the same. A lost dask
+    scheduler raises :class:`~evo_pimsyn.engine.backends.BackendLost`.
     """
 
-    def __init__(self, fn: ScoreFn, args: Sequence[Any] = (), *, workers: int = 1) -> None:
+    def __init__(self, fn: ScoreFn, args: Sequence[Any] = (), *, workers: int = 1, backend=None,
+                 slices_per_worker: int = 1) -> None:
         if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
             raise ValueError(f"The 'workers' parameter of Evaluator must be an int >= 1. Got {workers!r} instead.")
         self.fn = fn
         self.args = tuple(args)
         self.workers = int(workers)
+        self.slices_per_worker = max(1, int(slices_per_worker))  # > 1 evens out uneven design costs
+        self.backend = backend if backend is not None else backends.current()
+        self.retries_used = 0  # batches re-run after a worker died (for tests and logs)
         self._parallel = None
+        self._payload = None
+        self._config = None
+
+    @property
+    def _remote(self) -> bool:
+        return self.backend.name == "dask" or self.workers > 1
+
+    def _open(self) -> None:
+        from joblib import Parallel, parallel_config
+
+        if self.backend.name == "dask":
+            self._config = parallel_config(backend="dask", client=self.backend.client,
+                                           scatter=backends.scatterable(self.args) or None)
+            try:
+                self._config.__enter__()
+            except Exception as exc:  # noqa: BLE001
+                self._config = None
+                if backends.scheduler_lost(exc, self.backend):
+                    raise backends.BackendLost(backends.lost_message(self.backend, exc)) from exc
+                raise
+            self._parallel = Parallel(n_jobs=-1, batch_size=1)
+        else:
+            if self._payload is None:
+                self._payload = backends.Payload(self.args)
+            self._parallel = Parallel(n_jobs=self.workers, backend="loky", batch_size=1)
+        self._parallel.__enter__()
+
+    def _shut(self, *exc) -> None:
+        if self._parallel is not None:
+            with contextlib.suppress(Exception):
+                self._parallel.__exit__(*(exc or (None, None, None)))
+            self._parallel = None
+        if self._config is not None:
+            with contextlib.suppress(Exception):
+                self._config.__exit__(None, None, None)
+            self._config = None
 
     def __enter__(self) -> "Evaluator":
-        if self.workers > 1:
-            from joblib import Parallel
-
-            self._parallel = Parallel(n_jobs=self.workers, backend="loky")
-            self._parallel.__enter__()
+        if self._remote:
+            self._open()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._parallel is not None:
-            self._parallel.__exit__(*exc)
-            self._parallel = None
+        self._shut(*exc)
+        if self._payload is not None:
+            self._payload.close()
+            self._payload = None
+
+    def _tasks(self, G: np.ndarray):
+        from joblib import delayed
+
+        slices = even_slices(len(G), self.backend.n_slices(self.workers) * self.slices_per_worker)
+        if self.backend.name == "dask":
+            return [delayed(self.fn)(*self.args, G[s]) for s in slices]
+        p = self._payload
+        return [delayed(backends.call_with_payload)(p.key, p.path, self.fn, G[s]) for s in slices]
 
     def __call__(self, G: np.ndarray) -> pd.DataFrame:
         G = np.ascontiguousarray(G, dtype=np.int64)
-        if self.workers == 1 or len(G) <= 1:
+        if not self._remote or (self.backend.name == "local" and len(G) <= 1):
             return _checked(self.fn(*self.args, G), len(G))
-        from joblib import Parallel, delayed
+        opened_here = self._parallel is None
+        attempt = 0
+        try:
+            while True:
+                if self._parallel is None:
+                    self._open()
+                try:
+                    frames = self._parallel(self._tasks(G))
+                    break
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    if backends.scheduler_lost(exc, self.backend):
+                        raise backends.BackendLost(backends.lost_message(self.backend, exc)) from exc
+                    if not backends.worker_died(exc):
+                        raise
+                    if attempt >= self.backend.retries:
+                        raise backends.BackendLost(
+                            f"workers kept dying: the batch failed {attempt + 1} times "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+                    attempt += 1
+                    self.retries_used += 1
+                    warnings.warn(f"a worker died during a batch ({type(exc).__name__}); "
+                                  f"re-running it (retry {attempt} of {self.backend.retries})",
+                                  WorkerRetryWarning, stacklevel=2)
+                    self._shut()  # a broken pool: start a fresh one
+        finally:
+            if opened_here:
+                self._shut()
+        return _checked(_joined(frames), len(G))
 
-        tasks = (delayed(self.fn)(*self.args, G[s]) for s in even_slices(len(G), self.workers))
-        if self._parallel is not None:
-            frames = self._parallel(tasks)
-        else:
-            frames = Parallel(n_jobs=self.workers, backend="loky")(tasks)
-        return _checked(pd.concat(frames, ignore_index=True), len(G))
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The slices' frames in order; positional row ids (``"0"``, ``"1"``, ... per slice)
+    renumbered over the whole batch, as an in-process call would number them."""
+    frame = pd.concat(frames, ignore_index=True)
+    if "id" in frame.columns and all(
+            f["id"].astype(str).tolist() == [str(i) for i in range(len(f))] for f in frames if "id" in f.columns):
+        frame["id"] = np.arange(len(frame)).astype(str)
+    return frame
 
 
 def _checked(frame: pd.DataFrame, n: int) -> pd.DataFrame:

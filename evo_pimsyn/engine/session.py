@@ -8,6 +8,7 @@ into :class:`RunOptions` and call :func:`start` / :func:`resume`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import re
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine import backends
 from evo_pimsyn.engine import checkpoint as ckpt
 from evo_pimsyn.engine import loop, outputs
 from evo_pimsyn.engine.evaluation import Evaluator
@@ -32,6 +34,7 @@ from evo_pimsyn.engine.setup import Setup, model_name, prepare
 from fitness.errors import InputError
 
 EXIT_INTERRUPTED = 130
+EXIT_BACKEND_LOST = 75  # EX_TEMPFAIL: the cluster went away; resume later
 DEFAULT_GENERATIONS = 100
 MACRO_SETTINGS = ("specified", "unified")
 CHECKPOINT_DIR = "checkpoints"
@@ -62,6 +65,8 @@ class RunOptions:
     out: str | None = None
     quiet: bool = False
     problem: str = "pim"  # "toy": the synthetic problem of engine/toy.py (tests)
+    backend: str = "local"  # "dask": evaluate on a dask.distributed cluster (engine/backends.py)
+    scheduler: str | None = None  # dask scheduler address; None: a LocalCluster of `workers` processes
 
 
 def _param_error(name: str, rule: str, value: Any) -> InputError:
@@ -99,6 +104,7 @@ def validate(o: RunOptions) -> None:
     if not _is_int(o.rescore_every) or o.rescore_every < 0:
         raise _param_error("rescore-every", "an int >= 0", o.rescore_every)
     parse_objectives(o.objectives)
+    backends.validate(o.backend, o.scheduler)
 
 
 def parse_duration(text: str) -> float:
@@ -164,9 +170,23 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "versions": outputs.versions(),
         **setup.records,
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    outputs.write_json(run_dir / "run.json", run)
-    return _search(run_dir, setup, run, None, workers=o.workers, quiet=o.quiet)
+    with backends.open_backend(o.backend, o.scheduler, workers=o.workers):
+        _make_run_folder(run_dir, run)
+        return _search(run_dir, setup, run, None, workers=o.workers, quiet=o.quiet)
+
+
+def _make_run_folder(run_dir: Path, run: dict) -> None:
+    """Create the folder and run.json; on an OS error leave no half-made folder behind."""
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        outputs.write_json(run_dir / "run.json", run)
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                (run_dir / "run.json").unlink(missing_ok=True)
+                run_dir.rmdir()
+        raise InputError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}") from None
 
 
 def read_run(run_dir: Path) -> dict:
@@ -186,13 +206,14 @@ def read_run(run_dir: Path) -> dict:
 
 def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s: float | None = None,
            workers: int | None = None, quiet: bool = False, model: str | None = None,
-           config: str | None = None) -> int:
+           config: str | None = None, backend: str = "local", scheduler: str | None = None) -> int:
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     if generations is not None and (not _is_int(generations) or generations < 0):
         raise _param_error("generations", "an int >= 0", generations)
     if workers is not None and (not _is_int(workers) or workers < 1):
         raise _param_error("workers", "an int >= 1", workers)
+    backends.validate(backend, scheduler)
     # a model / config given on the command line must be the run's
     if model is not None or config is not None:
         given = prepare(run["problem"], model or run["model"], config or run.get("hardware_config"),
@@ -214,7 +235,9 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
     if generations is not None or time_budget_s is not None:
         run["stop"] = {"generations": generations, "time_budget_s": time_budget_s}
         outputs.write_json(run_dir / "run.json", run)
-    return _search(run_dir, setup, run, state, workers=workers or int(run.get("workers", 1)), quiet=quiet)
+    workers = workers or int(run.get("workers", 1))
+    with backends.open_backend(backend, scheduler, workers=workers):
+        return _search(run_dir, setup, run, state, workers=workers, quiet=quiet)
 
 
 def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> None:
@@ -244,6 +267,11 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
                         start_generation=state.generation if state is not None else 0, quiet=quiet,
                         efficiency_column=eff_col)
     fn, args = setup.problem.scorer(settings.fidelity)
+    # the exact model checks the designs that would become the best (loop._verify_best)
+    verify_fidelity = getattr(setup.problem, "verify_fidelity", None)
+    verifier = None
+    if verify_fidelity is not None and verify_fidelity != settings.fidelity:
+        verifier = Evaluator(*setup.problem.scorer(verify_fidelity), workers=1)
     holder: list = []
 
     def save(st: loop.State) -> None:
@@ -251,8 +279,11 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
         saved.update(generation=st.generation, t=time.monotonic())
 
     def on_generation(st: loop.State, batch) -> None:
-        outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(st.logbook))
+        # With a checkpoint cadence, generations.csv is rewritten with the checkpoint only:
+        # both grow with the run, and writing them every generation of a fast search costs
+        # more than the search (quadratic in the generations).
         if every_s <= 0 or time.monotonic() - saved["t"] >= every_s:
+            outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(st.logbook))
             save(st)
         if rescore_k and st.generation % rescore_k == 0:
             (run_dir / "archive").mkdir(exist_ok=True)
@@ -266,11 +297,20 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
                 outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(state.logbook))
                 progress.update(state)
             final = loop.evolve(setup.problem, evaluate, settings, stop, state=state, seed=int(run["seed"]),
-                                on_generation=on_generation, holder=holder)
+                                on_generation=on_generation, holder=holder, verify=verifier)
             progress.close()
             if saved["generation"] != final.generation:
+                outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(final.logbook))
                 save(final)
             _finish(run_dir, setup, final, settings, workers, quiet)
+    except backends.BackendLost as exc:
+        return _interrupted(run_dir, holder, state, saved, save, progress, reason=str(exc),
+                            code=EXIT_BACKEND_LOST)
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        raise InputError(f"cannot write to {exc.filename or run_dir}: {exc.strerror or exc}; the run stopped "
+                         f"(earlier checkpoints are intact: evo-pimsyn resume {run_dir})") from None
     except Exception as exc:
         if not _from_interrupt(exc):
             raise
@@ -292,7 +332,11 @@ def _from_interrupt(exc: BaseException) -> bool:
     return False
 
 
-def _interrupted(run_dir: Path, holder: list, state, saved: dict, save, progress) -> int:
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.ENOTDIR)
+
+
+def _interrupted(run_dir: Path, holder: list, state, saved: dict, save, progress, *,
+                 reason: str = "interrupted", code: int = EXIT_INTERRUPTED) -> int:
     progress.close()
     last = holder[0] if holder else state
     if last is not None:
@@ -302,8 +346,8 @@ def _interrupted(run_dir: Path, holder: list, state, saved: dict, save, progress
         where = f"checkpoint at generation {last.generation} written"
     else:
         where = "no generation finished, nothing to checkpoint"
-    print(f"evo-pimsyn: interrupted; {where}. Resume with: evo-pimsyn resume {run_dir}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+    print(f"evo-pimsyn: {reason}; {where}. Resume with: evo-pimsyn resume {run_dir}", file=sys.stderr)
+    return code
 
 
 @contextlib.contextmanager

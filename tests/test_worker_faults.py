@@ -1,0 +1,97 @@
+"""Worker faults: a loky worker and a dask worker killed in the middle of a batch (the batch
+runs again and the run ends with the same results), and a lost dask scheduler (checkpoint,
+one clear line with a resume hint, exit 75; the resumed run ends with the same results)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from tests import engine_helpers as h
+from tests.test_dask_backend import Cluster, toy_cmd
+
+psutil = pytest.importorskip("psutil")
+
+SLOW = "toy:0.4"  # each batch sleeps 0.4 s in the worker: kills land mid-batch
+GENS = 6
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("faults") / "ref"
+    res = h.run(toy_cmd(out, generations=GENS))
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def _loky_workers(pid: int) -> list:
+    return [p for p in psutil.Process(pid).children(recursive=True) if "popen_loky_posix" in " ".join(p.cmdline())]
+
+
+def test_loky_worker_killed_mid_batch(reference, tmp_path):
+    out = tmp_path / "loky"
+    proc = h.popen(toy_cmd(out, workers=2, generations=GENS, model=SLOW))
+    h.wait_for_generation(out, 1, proc)
+    time.sleep(0.15)  # inside the next batch's 0.4 s
+    victims = _loky_workers(proc.pid)
+    assert victims, "no loky worker found"
+    victims[0].send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "re-running it (retry 1 of 2)" in err
+    h.assert_same_results(reference, out)
+
+
+def test_evaluator_retries_are_bounded():
+    """A worker that dies on every try: BackendLost after the retries, not an endless loop."""
+    from evo_pimsyn.engine.backends import BackendLost
+    from evo_pimsyn.engine.evaluation import Evaluator, WorkerRetryWarning
+
+    with pytest.warns(WorkerRetryWarning), pytest.raises(BackendLost, match="workers kept dying"):
+        with Evaluator(_die, (), workers=2) as evaluate:
+            evaluate(np.zeros((4, 2), dtype=np.int64))
+
+
+def _die(G):
+    import os
+
+    os._exit(1)
+
+
+def test_dask_worker_killed_mid_batch(reference, tmp_path):
+    cluster = Cluster(2, tmp_path)
+    try:
+        out = tmp_path / "dask"
+        proc = h.popen(toy_cmd(out, backend="dask", scheduler=cluster.address, generations=GENS, model=SLOW))
+        h.wait_for_generation(out, 1, proc)
+        time.sleep(0.15)
+        cluster.workers[0].send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        h.assert_same_results(reference, out)
+    finally:
+        cluster.close()
+
+
+def test_lost_scheduler_checkpoints_and_hints(reference, tmp_path):
+    cluster = Cluster(1, tmp_path)
+    try:
+        out = tmp_path / "lost"
+        proc = h.popen(toy_cmd(out, backend="dask", scheduler=cluster.address, generations=GENS + 20, model=SLOW))
+        h.wait_for_generation(out, 2, proc)
+        cluster.scheduler.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        cluster.close()
+    assert proc.returncode == 75, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "lost the dask scheduler at tcp://127.0.0.1" in err
+    assert f"Resume with: evo-pimsyn resume {out}" in err
+    assert (out / "checkpoints" / "checkpoint.npz").exists()
+    # resume on the local backend with the original target: same results as the reference
+    res = h.run(h.cli_cmd("resume", str(out), "--generations", str(GENS), "--quiet"))
+    assert res.returncode == 0, res.stderr
+    h.assert_same_results(reference, out)
