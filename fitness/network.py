@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from fitness.errors import InputError
+from fitness.jsonio import read_json
 
 KINDS = ("conv", "fc", "pool", "eltwise")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
@@ -280,14 +281,7 @@ class Network:
 
     @classmethod
     def load(cls, path: str | Path) -> "Network":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path), source=str(path))
 
 
 def _ro(a: np.ndarray) -> np.ndarray:

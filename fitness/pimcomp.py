@@ -9,11 +9,11 @@ walk become charged activations of the layer (activations already fused by the f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from fitness.errors import InputError
+from fitness.jsonio import read_json
 from fitness.network import Layer, Network
 
 COMPUTE_OPS = {"OP_CONV": "conv", "OP_FC": "fc", "OP_POOL": "pool", "OP_ELTWISE": "eltwise"}
@@ -150,10 +150,4 @@ def network_from_pimcomp(nodes: list, name: str = "network", source: str = "netw
 
 def load_pimcomp(path: str | Path) -> Network:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    return network_from_pimcomp(data, name=path.stem, source=str(path))
+    return network_from_pimcomp(read_json(path), name=path.stem, source=str(path))

@@ -6,24 +6,12 @@ import pytest
 
 from fitness.design import DesignBatch, legality_mask, specified_candidates, validate_records
 from fitness.errors import InputError
-from fitness.hardware import load_hardware
-from fitness.pimcomp import load_pimcomp
 
 DESIGN_KEYS = ("total_power_W", "rram_ratio", "rram_res", "xbar_size", "dac_res", "macro_setting", "dup",
                "macro_num", "macro_share")
 EX11 = dict(id="ex11", total_power_W=49, rram_ratio=0.3, rram_res=2, xbar_size=256, dac_res=1,
             macro_setting="specified", dup=[117, 26, 6, 6, 6], macro_num=[13, 13, 6, 6, 6, 4, 4, 2],
             macro_share=[None] * 8)
-
-
-@pytest.fixture(scope="module")
-def hw():
-    return load_hardware()
-
-
-@pytest.fixture(scope="module")
-def alexnet(reference_dir):
-    return load_pimcomp(reference_dir / "networks" / "alexnet.json")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import pytest
 
 from fitness.design import legality_mask
 from fitness.errors import InputError
-from fitness.hardware import load_hardware
 from fitness.network import Layer, Network
 from fitness.pimcomp import load_pimcomp
 from genomes import GenomeLayout, crossover, decode, encode, initial_population, mutate, random_genomes, repair
@@ -17,16 +16,6 @@ from genomes.init import seed_genomes
 from genomes.layout import DAC_RES, MACRO_SIZE, RATIO, RRAM_RES, XBAR
 from genomes.operators import block_swap_mask
 from genomes.repair import dup_window
-
-
-@pytest.fixture(scope="module")
-def hw():
-    return load_hardware()
-
-
-@pytest.fixture(scope="module")
-def alexnet(reference_dir):
-    return load_pimcomp(reference_dir / "networks" / "alexnet.json")
 
 
 @pytest.fixture(scope="module")

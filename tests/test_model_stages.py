@@ -10,26 +10,14 @@ from fitness.crossbars import (adc_resolution, conv_budget, crossbar_sets, min_m
                                total_crossbars)
 from fitness.evaluate import architecture, evaluate, evaluate_full, schedule
 from fitness.fixed_point import run_cycle_dag
-from fitness.hardware import load_hardware
 from fitness.memory import MemoryTable, capacity_kb, dynamic_energy_nj, load_store_latency_ns
 from fitness.oplist import ADC, ADDITION, DAC, POOL_OP, SHIFTADD
-from fitness.pimcomp import load_pimcomp
 from fitness.workload import allocate, clock_ns, cycles, minimum_power
 
 BASE = dict(id="ex11", total_power_W=49, rram_ratio=0.3, rram_res=2, xbar_size=256, dac_res=1,
             macro_setting="specified", dup=[117, 26, 6, 6, 6], macro_num=[13, 13, 6, 6, 6, 4, 4, 2],
             macro_share=[None] * 8)
 CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, CONV5, POOL3, AVGPOOL, FC1, FC2, FC3 = range(12)
-
-
-@pytest.fixture(scope="module")
-def hw():
-    return load_hardware()
-
-
-@pytest.fixture(scope="module")
-def alexnet(reference_dir):
-    return load_pimcomp(reference_dir / "networks" / "alexnet.json")
 
 
 @pytest.fixture(scope="module")
