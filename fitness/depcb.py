@@ -39,7 +39,7 @@ def _cdiv(a, b):
     return -((-a) // b)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
     """1-based provider block count needed by block c of the consumer (depcb)."""
     q = min(w_l * w_l, (c + 1) * dup_l)
@@ -56,7 +56,7 @@ def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p)
     return n_p
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
     """(pstart, pend) of the provider pixels that consumer pixel number q needs."""
     if kind_l == _CONV or kind_l == _POOL:

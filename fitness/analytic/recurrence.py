@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.depcb import depend_block, pixel_range
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
 
 _BIT = BIT_LEVEL.copy()
@@ -59,23 +60,6 @@ _CONV, _FC, _POOL, _ELTWISE = 0, 1, 2, 3
 @numba.njit(inline="always", **_JIT)
 def _cdiv(a, b):
     return -((-a) // b)
-
-
-@numba.njit(inline="always", **_JIT)
-def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
-    """Copy of :func:`fitness.depcb.depend_block` (inlined here): 1-based provider block count."""
-    q = min(w_l * w_l, (c + 1) * dup_l)
-    if kind_l == _CONV or kind_l == _POOL:
-        x = _cdiv(q, w_l)
-        y = q % w_l
-        if y == 0:
-            y = w_l
-        x = min(w_p, (x - 1) * sh + kh - ph)
-        y = min(w_p, (y - 1) * sw + kw - pw)
-        return _cdiv((x - 1) * w_p + y, dup_p)
-    if kind_l == _ELTWISE:
-        return _cdiv(q, dup_p)
-    return n_p
 
 
 @numba.njit(inline="always", **_JIT)
@@ -96,23 +80,6 @@ def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
     return 0
 
 
-@numba.njit(inline="always", **_JIT)
-def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
-    """Copy of :func:`fitness.depcb.pixel_range` (inlined here)."""
-    if kind_l == _CONV or kind_l == _POOL:
-        x = _cdiv(q, w_l) if q > 0 else 1
-        y = q % w_l
-        if y == 0:
-            y = w_l
-        sx = (x - 1) * sh + 1 - ph
-        sy = max(0, (y - 1) * sw + 1 - pw)
-        start = (sx - 1) * w_p + sy if sx > 0 else 0
-        ex = min(w_p, (x - 1) * sh + kh - ph)
-        ey = min(w_p, (y - 1) * sw + kw - pw)
-        return start, (ex - 1) * w_p + ey
-    if kind_l == _ELTWISE:
-        return q, q
-    return 0, w_p * h_p
 NEG = -1.0e18
 TAU_SHIFT = 1.0
 # Provider-count estimate between two samples: linear interpolation, moved this far
