@@ -333,7 +333,11 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
         if holder is not None:
             holder[:] = [state]
         if on_generation is not None:
+            # The time budget bounds the wall time the user waits, so the callback's
+            # checkpoint and CSV writes count too (they grow with the run).
+            t0 = time.perf_counter()
             on_generation(state, batch)
+            state.elapsed_s += time.perf_counter() - t0
     return state
 
 
