@@ -323,7 +323,7 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
         if holder is not None:
             holder[:] = [state]
         if on_generation is not None:
-            on_generation(state, batch)
+            _timed_callback(on_generation, state, batch)
     elif holder is not None:
         holder[:] = [state]
     ref_points = nsga.reference_points(len(settings.objectives), settings.population) \
@@ -333,12 +333,17 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
         if holder is not None:
             holder[:] = [state]
         if on_generation is not None:
-            # The time budget bounds the wall time the user waits, so the callback's
-            # checkpoint and CSV writes count too (they grow with the run).
-            t0 = time.perf_counter()
-            on_generation(state, batch)
-            state.elapsed_s += time.perf_counter() - t0
+            _timed_callback(on_generation, state, batch)
     return state
+
+
+def _timed_callback(on_generation: Callable[[State, Scores], None], state: State, batch: Scores) -> None:
+    # The time budget bounds the wall time the user waits, so the callback's checkpoint
+    # and CSV writes count too (they grow with the run). The row the callback logs was
+    # stamped before this, so the logged wall_time_s leaves out the last callback.
+    t0 = time.perf_counter()
+    on_generation(state, batch)
+    state.elapsed_s += time.perf_counter() - t0
 
 
 def logbook_frame(logbook: Sequence[dict]) -> pd.DataFrame:
