@@ -74,7 +74,7 @@ def test_recurrence_exact_without_conflicts(reference_dir, hw, name):
     net = _net(reference_dir, name)
     batch = _designs(net, hw, 30, seed=3, share_prob=0.0)
     prep = prepare(net, hw, batch)
-    ana = prepare_analytic(net, hw, batch, max_samples=EXACT, max_in_samples=EXACT)
+    ana = prepare_analytic(net, hw, batch, max_samples=EXACT, max_in_samples=EXACT, min_samples=EXACT)
     idx = np.flatnonzero((prep.status == "ok") & (ana.status == "ok"))
     assert len(idx) >= 20
     rng = np.random.default_rng(0)
@@ -100,7 +100,7 @@ def test_exact_on_unshared_designs_end_to_end(reference_dir, hw):
     net = _net(reference_dir, "alexnet")
     batch = _designs(net, hw, 80, seed=5, share_prob=0.0)
     cy = evaluate(net, hw, batch)
-    _, _, an = evaluate_analytic_full(net, hw, batch, max_samples=EXACT)
+    _, _, an = evaluate_analytic_full(net, hw, batch, max_samples=EXACT, min_samples=EXACT)
     sel = cy["feasible"].to_numpy() & (cy["bubbles"].fillna(1).to_numpy() == 0)
     assert sel.sum() >= 8
     np.testing.assert_array_equal(an["steps"][sel].to_numpy(), cy["steps"][sel].to_numpy())

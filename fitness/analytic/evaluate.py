@@ -19,12 +19,9 @@ import pandas as pd
 
 from fitness.analytic.correction import corrected_steps
 from fitness.analytic.fixed_point import solve_vectorized
-from fitness.analytic.prepare import DEFAULT_SAMPLES, AnalyticPrepared, prepare_analytic
+from fitness.analytic.prepare import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLES, AnalyticPrepared, prepare_analytic
 from fitness.analytic.recurrence import run_recurrence
 from fitness.fixed_point import FixedPoint, Scheduled
-
-
-ELEMENT_BIAS = 0.0  # relative bias on subsampled designs' buffer need (tried 1-3 %: no better)
 
 
 def analytic_scheduler(prep: AnalyticPrepared, idx, k_tran, k_ld, k_st, k_mrg, correct: bool = True) -> Scheduled:
@@ -37,11 +34,7 @@ def analytic_scheduler(prep: AnalyticPrepared, idx, k_tran, k_ld, k_st, k_mrg, c
         steps, extra = corrected_steps(prep, idx, timing, k_tran, k_ld, k_st, k_mrg)
     else:
         steps, extra = timing.steps, np.zeros(n, dtype=np.int64)
-    elements = timing.elements
-    if ELEMENT_BIAS:
-        sub = (prep.blocks[idx] > prep.samples_cap).any(axis=1)
-        elements = np.where(sub, elements * (1.0 + ELEMENT_BIAS), elements)
-    return Scheduled(np.full(n, "ok", dtype=object), steps, elements, extra)
+    return Scheduled(np.full(n, "ok", dtype=object), steps, timing.elements, extra)
 
 
 def uncorrected_scheduler(prep, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled:
@@ -49,11 +42,12 @@ def uncorrected_scheduler(prep, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled:
 
 
 def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAULT_SAMPLES,
-                           scheduler=analytic_scheduler) -> tuple[AnalyticPrepared, FixedPoint, pd.DataFrame]:
+                           scheduler=analytic_scheduler, min_samples: int = DEFAULT_MIN_SAMPLES,
+                           ) -> tuple[AnalyticPrepared, FixedPoint, pd.DataFrame]:
     from fitness.evaluate import _frame, as_batch
 
     batch = as_batch(network, designs)
-    prep = prepare_analytic(network, hardware, batch, max_samples)
+    prep = prepare_analytic(network, hardware, batch, max_samples, min_samples=min_samples)
     fp = solve_vectorized(prep, scheduler)
     return prep, fp, _frame(prep, fp)
 
@@ -61,14 +55,16 @@ def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAUL
 CHUNK = 2048  # designs per pass (bounds the per-sample arrays; 2048 is 5-10 % faster than 1024 or 4096)
 
 
-def evaluate_analytic(network, hardware, designs, max_samples: int = DEFAULT_SAMPLES, chunk: int = CHUNK) -> pd.DataFrame:
+def evaluate_analytic(network, hardware, designs, max_samples: int = DEFAULT_SAMPLES, chunk: int = CHUNK,
+                      min_samples: int = DEFAULT_MIN_SAMPLES) -> pd.DataFrame:
     """One row per design, same columns and refusal rules as the cycle ``evaluate``."""
     from fitness.evaluate import as_batch
 
     batch = as_batch(network, designs)
     n = len(batch)
     if n <= chunk:
-        return evaluate_analytic_full(network, hardware, batch, max_samples)[2]
-    parts = [evaluate_analytic_full(network, hardware, batch.take(np.arange(a, min(a + chunk, n))), max_samples)[2]
+        return evaluate_analytic_full(network, hardware, batch, max_samples, min_samples=min_samples)[2]
+    parts = [evaluate_analytic_full(network, hardware, batch.take(np.arange(a, min(a + chunk, n))), max_samples,
+                                    min_samples=min_samples)[2]
              for a in range(0, n, chunk)]
     return pd.concat(parts, ignore_index=True)

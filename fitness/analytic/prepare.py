@@ -27,7 +27,8 @@ from fitness.oplist import op_table
 from fitness.prepare import Prepared
 from fitness.workload import component_params, workloads, zero_shared_adc
 
-DEFAULT_SAMPLES = 64  # recurrence samples per layer (all blocks when n is smaller: exact)
+DEFAULT_SAMPLES = 64  # most recurrence samples per layer (all blocks when n is smaller: exact)
+DEFAULT_MIN_SAMPLES = 16  # fewest (a layer samples one block per output row in between)
 DEFAULT_IN_SAMPLES = 32  # blocks sampled for the input-buffer need
 
 
@@ -38,7 +39,6 @@ class AnalyticPrepared(Prepared):
     cons: tuple = None
     tr_flits: np.ndarray = None
     mg_flits: np.ndarray = None
-    samples_cap: int = DEFAULT_SAMPLES
 
 
 def adc_resolution_fast(xbar_size, dac_res, rram_res) -> np.ndarray:
@@ -52,7 +52,8 @@ def adc_resolution_fast(xbar_size, dac_res, rram_res) -> np.ndarray:
 
 
 def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
-                     max_samples: int = DEFAULT_SAMPLES, max_in_samples: int = DEFAULT_IN_SAMPLES) -> AnalyticPrepared:
+                     max_samples: int = DEFAULT_SAMPLES, max_in_samples: int = DEFAULT_IN_SAMPLES,
+                     min_samples: int = DEFAULT_MIN_SAMPLES) -> AnalyticPrepared:
     n = len(batch)
     status = np.full(n, "ok", dtype=object)
     n_mvm = len(network.mvm_indices)
@@ -89,7 +90,7 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     good = status == "ok"
     # Neutral blocks for refused rows keep the sample arrays small.
     blk = np.where(good[:, None], blocks, np.minimum(blocks, 1))
-    smp = build_samples(network, dup, blk, idiv, ddiv, prov, max_samples, max_in_samples)
+    smp = build_samples(network, dup, blk, idiv, ddiv, prov, max_samples, max_in_samples, min_samples)
     status[good & (smp.status != 0)] = "dependency_block_out_of_range"
     has_tran, has_mrg = h.transfer > 0, h.merge > 0
     tran_ns = np.where(has_tran, h.transfer + tr_flits, 0).astype(np.float64)
@@ -98,4 +99,4 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     return AnalyticPrepared(network, hardware, batch, status, s, bits, adc, params, rows_x, cols_x, sets, dup, blk,
                             macros, idiv, ddiv, work, work_zeroed, traffic, tran_ns, mrg_ns, op_code, n_ops,
                             None, None, prov, hops=h, samples=smp, cons=consumer_csr(network),
-                            tr_flits=tr_flits, mg_flits=mg_flits, samples_cap=int(max_samples))
+                            tr_flits=tr_flits, mg_flits=mg_flits)
