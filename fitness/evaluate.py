@@ -69,23 +69,30 @@ def evaluate_full(network: Network, hardware: Hardware, designs, fidelity: str =
     return Evaluation(prep, fp, _frame(prep, fp))
 
 
+def _crossbar_table(hw: Hardware, xbar_size, rram_res, fields) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(has entry, one array per field, NaN without entry) of each design's crossbar: looked
+    up once per distinct (size, resolution) pair of the batch."""
+    keys = np.stack([np.asarray(xbar_size, dtype=np.int64), np.asarray(rram_res, dtype=np.int64)], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    entries = [hw.rram.get((int(x), int(r))) for x, r in uniq]
+    has = np.array([e is not None for e in entries], dtype=bool)[inverse.ravel()]
+    cols = [np.array([getattr(e, f) if e is not None else np.nan for e in entries], dtype=np.float64)[inverse.ravel()]
+            for f in fields]
+    return has, cols
+
+
 def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
     net, hw, batch = prep.network, prep.hardware, prep.batch
     n = len(batch)
     status = fp.status.copy()
     crashed = fp.crashed.copy()
-    xb_keys = list(zip(batch.xbar_size.tolist(), batch.rram_res.tolist()))
-    has_xb = np.array([k in hw.rram for k in xb_keys], dtype=bool)
+    has_xb, (xb_static, xb_dynamic, xb_latency, xb_peak, xb_area) = _crossbar_table(
+        hw, batch.xbar_size, batch.rram_res,
+        ("static_power_w", "dynamic_power_w", "latency_ns", "peak_power_w", "area_mm2"))
     missing_xb = (status == "ok") & ~has_xb
     status[missing_xb] = "crossbar_without_table_entry"
     crashed[missing_xb] = True
     ok = status == "ok"
-
-    xb_static = np.array([hw.rram[k].static_power_w if h else np.nan for k, h in zip(xb_keys, has_xb)])
-    xb_dynamic = np.array([hw.rram[k].dynamic_power_w if h else np.nan for k, h in zip(xb_keys, has_xb)])
-    xb_latency = np.array([hw.rram[k].latency_ns if h else np.nan for k, h in zip(xb_keys, has_xb)])
-    xb_peak = np.array([hw.rram[k].peak_power_w if h else np.nan for k, h in zip(xb_keys, has_xb)])
-    xb_area = np.array([hw.rram[k].area_mm2 if h else np.nan for k, h in zip(xb_keys, has_xb)])
 
     table = MemoryTable.from_hardware(hw)
     row = np.where(fp.memory_row >= 0, fp.memory_row, 0)
