@@ -105,11 +105,9 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
     kappa, rep, dop, dcb = op_tables(op_code, n_ops, k_tran, k_ld, k_st, k_mrg, bits, bit_level)
 
     in_pair = np.zeros(n_layer, dtype=np.bool_)
-    has_adc_pairs = False
     for a in range(n_layer):
         for b in range(n_layer):
             if adc_conflict[a, b]:
-                has_adc_pairs = True
                 in_pair[a] = True
     has_noc_pairs = False
     for a in range(noc_conflict.shape[0]):

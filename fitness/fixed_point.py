@@ -2,7 +2,9 @@
 
 Each round is vectorized over the designs still iterating; the DAG scheduler is a
 pluggable function ``scheduler(prep, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled`` so
-that a closed-form (analytic) scheduler can replace the cycle-level one.
+that a closed-form (analytic) scheduler can replace the cycle-level one. A design whose
+capacity cycles with period 2 stops early with the state the remaining rounds would end
+in (``CYCLE_SHORTCUT``): the same results without paying every round up to MAX_ROUNDS.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from typing import Callable
 import numpy as np
 
 from fitness.cycle_sched import SCHED_REASONS, bit_level_table, schedule
-from fitness.memory import MAX_CAPACITY_KB, MemoryTable, capacity_kb, dynamic_energy_nj, load_store_latency_ns
+from fitness.memory import MAX_CAPACITY_KB, MemoryTable, capacities_kb, dynamic_energy_nj, load_store_latency_ns
 from fitness.oplist import N_COMPONENTS
 from fitness.prepare import Prepared
 from fitness.workload import CLOCK_FLOOR_NS, allocate, clock_ns, cycles, minimum_power
 
 MAX_ROUNDS = 10
+CYCLE_SHORTCUT = True  # settle period-2 capacity cycles at once (same results; False: run every round)
 
 
 @dataclass
@@ -79,17 +82,6 @@ class FixedPoint:
     rounds: np.ndarray  # int[B]
 
 
-def _capacities(elements, data_res):
-    out = np.zeros(len(elements), dtype=np.int64)
-    ok = np.ones(len(elements), dtype=bool)
-    for i, e in enumerate(elements):
-        try:
-            out[i] = capacity_kb(float(e), data_res)
-        except ValueError:  # log2(0): PIMSYN crashes the same way
-            ok[i] = False
-    return out, ok
-
-
 def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     hw = prep.hardware
     net = prep.network
@@ -114,7 +106,7 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     res = scheduler(prep, idx, cycles(prep.tran_ns[idx], first_clk), ones, ones, cycles(prep.mrg_ns[idx], first_clk))
     for reason in set(res.status) - {"ok"}:
         refuse(idx, res.status == reason, reason, True)
-    k_prev, cap_ok = _capacities(res.elements, hw.data_res)
+    k_prev, cap_ok = capacities_kb(res.elements, hw.data_res)
     refuse(idx, (res.status == "ok") & ~cap_ok, "zero_buffer_need", True)
     refuse(idx, (res.status == "ok") & cap_ok & (k_prev > MAX_CAPACITY_KB), "initial_memory_capacity_gt_4096", False)
     fp.capacity_kb[idx] = k_prev
@@ -123,6 +115,13 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
 
     active = fp.status == "ok"
     max_power = prep.max_power_w
+    # Each round is a function of the design and its input capacity only. A design whose new
+    # capacity equals the previous round's input cycles with period 2 up to MAX_ROUNDS, so its
+    # final state is known at once (this round's or the previous round's, by parity): it
+    # leaves the loop (small batches otherwise pay every remaining round for a few designs).
+    snap_round = np.full(n, -1, dtype=np.int64)
+    snap_kin = np.zeros(n, dtype=np.int64)
+    snap = {f: np.zeros_like(getattr(fp, f)) for f in _CYCLE_FIELDS}
     for rnd in range(1, MAX_ROUNDS + 1):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -141,8 +140,9 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
             break
         fp.rounds[idx] = rnd
         fp.memory_row[idx] = row
-        t_ld, t_st = load_store_latency_ns(take_rows(prep.traffic, idx), hw, table, row)
-        fp.memory_dynamic_nj[idx] = dynamic_energy_nj(take_rows(prep.traffic, idx), prep.blocks[idx], hw, table, row)
+        traffic = take_rows(prep.traffic, idx)
+        t_ld, t_st = load_store_latency_ns(traffic, hw, table, row)
+        fp.memory_dynamic_nj[idx] = dynamic_energy_nj(traffic, prep.blocks[idx], hw, table, row)
         n_macros = prep.macros.n_macros[idx]
         component_power = max_power[idx] - table.leak_w[row] * n_macros - hw.noc_power_w
         params = take_rows(prep.params, idx)
@@ -163,7 +163,7 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
         for reason in set(res.status) - {"ok"}:
             refuse(idx, res.status == reason, reason, True)
         fine = res.status == "ok"
-        k_new, cap_ok = _capacities(res.elements, hw.data_res)
+        k_new, cap_ok = capacities_kb(res.elements, hw.data_res)
         refuse(idx, fine & ~cap_ok, "zero_buffer_need", True)
         fine &= cap_ok
         idx, k_new, k_old = idx[fine], k_new[fine], fp.capacity_kb[idx][fine]
@@ -171,9 +171,24 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
         fp.bubbles[idx] = res.bubbles[fine]
         fp.capacity_kb[idx] = k_new
         stop = (k_new == k_old) | (k_new > MAX_CAPACITY_KB)
-        active[idx[~stop]] = True
+        cyc = ~stop & (snap_round[idx] == rnd - 1) & (k_new == snap_kin[idx]) & CYCLE_SHORTCUT
+        if cyc.any():
+            done = idx[cyc]
+            if (MAX_ROUNDS - rnd) % 2 == 1:  # the last round repeats the previous one
+                for f in _CYCLE_FIELDS:
+                    getattr(fp, f)[done] = snap[f][done]
+            fp.rounds[done] = MAX_ROUNDS
+        go = idx[~stop & ~cyc]
+        for f in _CYCLE_FIELDS:
+            snap[f][go] = getattr(fp, f)[go]
+        snap_kin[go] = k_old[~stop & ~cyc]
+        snap_round[go] = rnd
+        active[go] = True
     refuse(np.arange(n), (fp.status == "ok") & (fp.capacity_kb > MAX_CAPACITY_KB), "memory_capacity_gt_4096", False)
     return fp
+
+
+_CYCLE_FIELDS = ("steps", "bubbles", "clk_ns", "units", "memory_row", "capacity_kb", "memory_dynamic_nj")
 
 
 def take_rows(obj, idx):

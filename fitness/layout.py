@@ -63,7 +63,6 @@ def _place(kind, combined, partner, prov_ptr, prov_idx, cols):
     span_len = np.zeros(n_layer, dtype=np.int64)
     merge = np.zeros((n_layer, 2), dtype=np.int64)
     placed = np.zeros(n_layer, dtype=np.bool_)
-    extra = np.zeros((n_layer, 2), dtype=np.int64)  # POOL/ELTWISE sit in one provider's merge cell
     row, col, step, used = 0, -1, 1, 0
     for l in range(n_layer):
         if kind[l] == 0 or kind[l] == 1:

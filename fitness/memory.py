@@ -114,3 +114,15 @@ def capacity_kb(buffer_elements: float, data_res: int) -> int:
     """
     need_bytes = math.ceil(buffer_elements * (data_res / 8))
     return int(pow(2, math.ceil(math.log2(need_bytes * BUFFER_SLACK))) / 1024)
+
+
+def capacities_kb(elements, data_res: int) -> tuple[np.ndarray, np.ndarray]:
+    """(capacity KB, ok) per design: :func:`capacity_kb` on arrays; ok is
+    False where the need is zero (PIMSYN's log2(0) crash)."""
+    e = np.asarray(elements, dtype=np.float64)
+    need = np.ceil(e * (data_res / 8))
+    ok = need > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expo = np.ceil(np.log2(np.where(ok, need, 1.0) * BUFFER_SLACK))
+    cap = np.trunc(np.power(2.0, expo) / 1024).astype(np.int64)
+    return np.where(ok, cap, 0), ok

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from fitness.analytic.evaluate import evaluate_analytic, evaluate_analytic_full
-from fitness.analytic.fixed_point import capacities_kb
 from fitness.analytic.layout import hops
 from fitness.analytic.prepare import adc_resolution_fast, prepare_analytic
 from fitness.analytic.recurrence import run_recurrence
@@ -15,7 +14,7 @@ from fitness.crossbars import adc_resolution
 from fitness.cycle_sched import bit_level_table, schedule
 from fitness.evaluate import evaluate
 from fitness.hardware import load_hardware
-from fitness.memory import capacity_kb
+from fitness.memory import capacities_kb, capacity_kb
 from fitness.pimcomp import load_pimcomp
 from fitness.prepare import prepare
 
@@ -143,10 +142,17 @@ def test_vectorized_helpers():
     d = np.array([1, 2, 4, 1])
     r = np.array([2, 2, 1, 4])
     np.testing.assert_array_equal(adc_resolution_fast(x, d, r), adc_resolution(x, d, r))
-    e = np.array([1.0, 1000.0, 65000.0, 70000.0, 3.3e6, 2.9e7])
-    cap, ok = capacities_kb(e, 16)
-    assert ok.all()
-    np.testing.assert_array_equal(cap, [capacity_kb(v, 16) for v in e])
+    # the vectorized capacity rule is the cycle evaluator's too: equal to PIMSYN's scalar one,
+    # also next to every power-of-two boundary
+    edges = 2.0 ** np.arange(2, 27) / 0.9 / 2
+    e = np.concatenate([[1.0, 1000.0, 65000.0, 70000.0, 3.3e6, 2.9e7], np.floor(edges), np.ceil(edges),
+                        np.ceil(edges) + 1, np.random.default_rng(0).uniform(1, 3e7, 2000).round(2)])
+    for res in (8, 16):
+        cap, ok = capacities_kb(e, res)
+        assert ok.all()
+        np.testing.assert_array_equal(cap, [capacity_kb(v, res) for v in e])
+    cap, ok = capacities_kb(np.array([0.0, 5.0]), 16)
+    assert not ok[0] and ok[1] and cap[0] == 0
 
 
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])
@@ -195,7 +201,7 @@ def test_hops_kernel_equals_vectorized(reference_dir, hw, name):
 def test_cycle_shortcut_equals_running_every_round(reference_dir, hw, monkeypatch, max_rounds):
     """Designs whose capacity cycles with period 2 leave the fixed-point loop early; their
     final state (either parity of MAX_ROUNDS) must equal the one after running every round."""
-    from fitness.analytic import fixed_point
+    from fitness import fixed_point
     from fitness.analytic.evaluate import analytic_scheduler
 
     net = _net(reference_dir, "alexnet")
@@ -204,9 +210,9 @@ def test_cycle_shortcut_equals_running_every_round(reference_dir, hw, monkeypatc
     prep = prepare_analytic(net, hw, batch)
     monkeypatch.setattr(fixed_point, "MAX_ROUNDS", max_rounds)
     monkeypatch.setattr(fixed_point, "CYCLE_SHORTCUT", False)
-    ref = fixed_point.solve_vectorized(prep, analytic_scheduler)
+    ref = fixed_point.solve(prep, analytic_scheduler)
     monkeypatch.setattr(fixed_point, "CYCLE_SHORTCUT", True)
-    got = fixed_point.solve_vectorized(prep, analytic_scheduler)
+    got = fixed_point.solve(prep, analytic_scheduler)
     assert ((ref.rounds == max_rounds) & (ref.status == "ok")).any()  # some design runs every round
     for field in vars(ref):
         a, b = getattr(ref, field), getattr(got, field)

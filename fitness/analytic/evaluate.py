@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from fitness.analytic.correction import corrected_steps
-from fitness.analytic.fixed_point import solve_vectorized
 from fitness.analytic.prepare import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLES, AnalyticPrepared, prepare_analytic
 from fitness.analytic.recurrence import run_recurrence
-from fitness.fixed_point import FixedPoint, Scheduled
+from fitness.fixed_point import FixedPoint, Scheduled, solve
 
 
 def analytic_scheduler(prep: AnalyticPrepared, idx, k_tran, k_ld, k_st, k_mrg, correct: bool = True) -> Scheduled:
@@ -48,7 +47,7 @@ def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAUL
 
     batch = as_batch(network, designs)
     prep = prepare_analytic(network, hardware, batch, max_samples, min_samples=min_samples)
-    fp = solve_vectorized(prep, scheduler)
+    fp = solve(prep, scheduler)
     return prep, fp, _frame(prep, fp)
 
 
