@@ -60,9 +60,35 @@ class Prepared:
         return p - p * self.batch.rram_ratio
 
 
-def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepared:
+@dataclass
+class Stages:
+    """The vectorized capacity-independent stages both evaluators share, before layout."""
+
+    status: np.ndarray  # object[B]: "ok" or the reason PIMSYN would crash first
+    n_slices: np.ndarray
+    bits: np.ndarray
+    adc_res: np.ndarray
+    params: ComponentParams
+    rows_x: np.ndarray
+    cols_x: np.ndarray
+    sets: np.ndarray
+    dup: np.ndarray
+    blocks: np.ndarray
+    macros: MacroCounts
+    idiv: np.ndarray
+    ddiv: np.ndarray
+    work: np.ndarray
+    work_zeroed: np.ndarray
+    traffic: MemoryTraffic
+    tr_flits: np.ndarray
+    mg_flits: np.ndarray
+    prov: tuple
+
+
+def batch_stages(network: Network, hardware: Hardware, batch: DesignBatch, adc: np.ndarray) -> Stages:
+    """Gene-level refusals, then crossbars, duplication, macros, workloads, memory traffic
+    and NoC flits for the whole batch (``adc``: the batch's ADC resolutions)."""
     n = len(batch)
-    n_layer = len(network)
     status = np.full(n, "ok", dtype=object)
     n_mvm = len(network.mvm_indices)
     share = batch.macro_share
@@ -79,7 +105,6 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepare
 
     s = slices(hardware.weight_res, np.where(batch.rram_res > 0, batch.rram_res, 1))
     bits = bit_loops(hardware.data_res, np.where(batch.dac_res > 0, batch.dac_res, 1))
-    adc = batch.adc_res
     params = component_params(hardware, adc, batch.dac_res)
     rows_x = row_blocks(network, xbar)
     cols_x = col_blocks(network, xbar)
@@ -91,27 +116,41 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepare
     work_zeroed = zero_shared_adc(network, work, macros.partner)
     traffic = memory_traffic(network, cols_x, s, dup, idiv, ddiv)
     tr_flits, mg_flits = noc_flits(network, dup, idiv, ddiv, hardware.data_res, hardware.noc_bw)
+    return Stages(status, s, bits, adc, params, rows_x, cols_x, sets, dup, blocks, macros, idiv, ddiv, work,
+                  work_zeroed, traffic, tr_flits, mg_flits, provider_csr(network))
 
-    prov = provider_csr(network)
+
+def delays_and_ops(network: Network, st: Stages, hops_t: np.ndarray, hops_m: np.ndarray):
+    """(tran_ns, mrg_ns, op_code, n_ops): NoC delays where a layer has hops, and its op list."""
+    has_tran, has_mrg = hops_t > 0, hops_m > 0
+    tran_ns = np.where(has_tran, hops_t + st.tr_flits, 0).astype(np.float64)
+    mrg_ns = np.where(has_mrg, hops_m + st.mg_flits, 0).astype(np.float64)
+    op_code, n_ops = op_table(network, has_tran, has_mrg)
+    return tran_ns, mrg_ns, op_code, n_ops
+
+
+def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepared:
+    n = len(batch)
+    n_layer = len(network)
+    st = batch_stages(network, hardware, batch, batch.adc_res)
+    status, good, prov = st.status, st.status == "ok", st.prov
     layouts: list = [None] * n
     structures: list = [None] * n
     hops_t = np.zeros((n, n_layer), dtype=np.int64)
     hops_m = np.zeros((n, n_layer), dtype=np.int64)
     for b in np.flatnonzero(good):
-        lay: Layout = place_and_route(network, macros.combined[b], macros.partner[b], macros.grid_cols[b], prov)
+        lay: Layout = place_and_route(network, st.macros.combined[b], st.macros.partner[b], st.macros.grid_cols[b],
+                                      prov)
         layouts[b] = lay
         if lay.status != 0:
             status[b] = LAYOUT_REASONS[lay.status]
             continue
         hops_t[b], hops_m[b] = lay.transfer_hops, lay.merge_hops
-        st: DagStructure = build_structure(network, dup[b], blocks[b], idiv[b], ddiv[b], prov)
-        structures[b] = st
-        if st.status != 0:
+        dag: DagStructure = build_structure(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], prov)
+        structures[b] = dag
+        if dag.status != 0:
             status[b] = "dependency_block_out_of_range"
-    has_tran, has_mrg = hops_t > 0, hops_m > 0
-    tran_ns = np.where(has_tran, hops_t + tr_flits, 0).astype(np.float64)
-    mrg_ns = np.where(has_mrg, hops_m + mg_flits, 0).astype(np.float64)
-    op_code, n_ops = op_table(network, has_tran, has_mrg)
-    return Prepared(network, hardware, batch, status, s, bits, adc, params, rows_x, cols_x, sets, dup, blocks,
-                    macros, idiv, ddiv, work, work_zeroed, traffic, tran_ns, mrg_ns, op_code, n_ops,
-                    layouts, structures, prov)
+    tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, hops_t, hops_m)
+    return Prepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,
+                    st.cols_x, st.sets, st.dup, st.blocks, st.macros, st.idiv, st.ddiv, st.work, st.work_zeroed,
+                    st.traffic, tran_ns, mrg_ns, op_code, n_ops, layouts, structures, prov)
