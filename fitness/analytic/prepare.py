@@ -1,8 +1,8 @@
 """Capacity-independent preparation for the analytic evaluator, for a whole batch.
 
-The same vectorized stages as :func:`fitness.prepare.prepare` (:func:`~fitness.prepare.batch_stages`), with the per-design
-layout and DAG structure replaced by closed-form hop counts (:mod:`.layout`) and the
-sampled block mapping of :mod:`.recurrence`. The result is a :class:`Prepared` (with
+The same vectorized stages as :func:`fitness.prepare.prepare` (``batch_stages``), with
+the per-design layout and DAG structure replaced by closed-form hop counts (:mod:`.layout`)
+and the sampled block mapping of :mod:`.recurrence`. The result is a :class:`Prepared` (with
 ``layouts``/``structures`` left as ``None``) so that the energy and table code of the
 cycle evaluator applies unchanged.
 """
