@@ -51,6 +51,30 @@ def _layer_of(base, v):
     return lo
 
 
+@numba.njit(cache=True, inline="always")
+def _release(w, t, step, pending, te, act, n_act, nxt, head, tail, n_buckets, n_waiting):
+    """One dependency of node w met at step t. When it was w's last, w is ready: now (act)
+    or in the bucket of its step (a linked list per step modulo n_buckets).
+    Returns the updated (n_act, n_waiting)."""
+    pending[w] -= 1
+    if t > te[w]:
+        te[w] = t
+    if pending[w] == 0:
+        if te[w] == step:
+            act[n_act] = w
+            n_act += 1
+        else:
+            bw = te[w] % n_buckets
+            nxt[w] = -1
+            if head[bw] == -1:
+                head[bw] = w
+            else:
+                nxt[tail[bw]] = w
+            tail[bw] = w
+            n_waiting += 1
+    return n_act, n_waiting
+
+
 @numba.njit(cache=True)
 def op_tables(op_code, n_ops, k_tran, k_ld, k_st, k_mrg, bits, bit_level):
     """Per (layer, op): cycles kappa, repetitions rep, inter-op delay dop and inter-block delay dcb (§8.2)."""
@@ -257,24 +281,8 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
                 delays[n_child] = kappa[l, k]
                 n_child += 1
             for q in range(n_child):
-                w = children[q]
-                pending[w] -= 1
-                t = t_u + delays[q]
-                if t > te[w]:
-                    te[w] = t
-                if pending[w] == 0:
-                    if te[w] == step:
-                        act[n_act] = w
-                        n_act += 1
-                    else:
-                        bw = te[w] % n_buckets
-                        nxt[w] = -1
-                        if head[bw] == -1:
-                            head[bw] = w
-                        else:
-                            nxt[tail[bw]] = w
-                        tail[bw] = w
-                        n_waiting += 1
+                n_act, n_waiting = _release(children[q], t_u + delays[q], step, pending, te, act, n_act,
+                                            nxt, head, tail, n_buckets, n_waiting)
             if b == 0 and k == n_ops[l] - 1:
                 g = blk_off[l] + c
                 t = t_u + kappa[l, k]
@@ -282,22 +290,8 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
                     gc = child_blk[e]
                     lc = _layer_of(blk_off, gc)
                     w = base[lc] + (gc - blk_off[lc]) * stride[lc]
-                    pending[w] -= 1
-                    if t > te[w]:
-                        te[w] = t
-                    if pending[w] == 0:
-                        if te[w] == step:
-                            act[n_act] = w
-                            n_act += 1
-                        else:
-                            bw = te[w] % n_buckets
-                            nxt[w] = -1
-                            if head[bw] == -1:
-                                head[bw] = w
-                            else:
-                                nxt[tail[bw]] = w
-                            tail[bw] = w
-                            n_waiting += 1
+                    n_act, n_waiting = _release(w, t, step, pending, te, act, n_act, nxt, head, tail, n_buckets,
+                                                n_waiting)
         # 3. age the running NoC entries, then add this step's TRAN/MRG nodes
         if n_noc > 0:
             m = 0

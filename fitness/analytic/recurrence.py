@@ -123,6 +123,34 @@ def _sample_blocks(n, cap, out, o):
 
 
 @numba.njit(**_JIT)
+def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, ddiv_l,
+                cap_in, tmp):
+    """Input buffer need of layer l (elements): the max over sampled blocks (and blocks 1-3,
+    where the rows near the top differ) of the summed inputcap of its providers."""
+    k_in = _sample_blocks(n_l, cap_in, tmp, 0)
+    per_macro = -((-dup_l) // max(ddiv_l, 1))
+    best = 0.0
+    for i in range(k_in + 3):
+        if i < k_in:
+            c = tmp[i]
+        else:
+            c = i - k_in + 1
+            if c >= n_l:
+                continue
+        q0 = dup_l * c
+        q1 = q0 + per_macro
+        total = 0.0
+        for jj in range(prov_ptr[l + 1] - prov_ptr[l]):
+            p = prov_idx[prov_ptr[l] + jj]
+            st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+            _, en = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+            total += (en - st) * c_out[p] / idiv_l
+        if total > best:
+            best = total
+    return best
+
+
+@numba.njit(**_JIT)
 def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
     nb, n_layer = dup.shape
     lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
@@ -182,27 +210,8 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
                     win_lo[slot] = st
             # input buffer need: max over (sampled) blocks of the summed inputcap
             if n_prov > 0 and n[b, l] > 0:
-                k_in = _sample_blocks(n[b, l], cap_in, tmp, 0)
-                per_macro = -((-dup[b, l]) // max(ddiv[b, l], 1))
-                best = 0.0
-                for i in range(k_in + 3):
-                    if i < k_in:
-                        c = tmp[i]
-                    else:
-                        c = i - k_in + 1  # blocks 1..3 (row effects near the top)
-                        if c >= n[b, l]:
-                            continue
-                    q0 = dup[b, l] * c
-                    q1 = q0 + per_macro
-                    total = 0.0
-                    for jj in range(n_prov):
-                        p = prov_idx[prov_ptr[l] + jj]
-                        st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                        _, en = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                        total += (en - st) * c_out[p] / idiv[b, l]
-                    if total > best:
-                        best = total
-                inbuf[b, l] = best
+                inbuf[b, l] = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
+                                          dup[b, l], n[b, l], idiv[b, l], ddiv[b, l], cap_in, tmp)
     return status, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, inbuf, win_bonus
 
 
@@ -375,27 +384,8 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                 if found:
                     inbuf[b, l] = inbuf[tab[hh, 5], l]
                     continue
-                k_in = _sample_blocks(n[b, l], cap_in, tmp, 0)
-                per_macro = -((-dup[b, l]) // max(ddiv[b, l], 1))
-                best = 0.0
-                for i in range(k_in + 3):
-                    if i < k_in:
-                        c = tmp[i]
-                    else:
-                        c = i - k_in + 1  # blocks 1..3 (row effects near the top)
-                        if c >= n[b, l]:
-                            continue
-                    q0 = dup[b, l] * c
-                    q1 = q0 + per_macro
-                    total = 0.0
-                    for jj in range(n_prov):
-                        p = prov_idx[prov_ptr[l] + jj]
-                        st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                        _, en = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                        total += (en - st) * c_out[p] / idiv[b, l]
-                    if total > best:
-                        best = total
-                inbuf[b, l] = best
+                inbuf[b, l] = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
+                                          dup[b, l], n[b, l], idiv[b, l], ddiv[b, l], cap_in, tmp)
                 tab[hh, 0] = stamp
                 tab[hh, 1] = dup[b, l]
                 tab[hh, 2] = n[b, l]
