@@ -89,7 +89,7 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     n_layer = len(net)
     table = MemoryTable.from_hardware(hw)
     status = prep.status.copy()
-    crashed = status != "ok"
+    crashed = (status != "ok") & (status != "mini_power_ge_component_power")  # the analytic preparation's power check
     fp = FixedPoint(status, crashed, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.nan),
                     np.zeros((n, n_layer, N_COMPONENTS)), np.full(n, -1, dtype=np.int64),
                     np.zeros(n, dtype=np.int64), np.full(n, np.nan), np.zeros(n, dtype=np.int64))

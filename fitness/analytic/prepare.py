@@ -18,8 +18,10 @@ from fitness.analytic.recurrence import Samples, build_samples, consumer_csr
 from fitness.design import DesignBatch
 from fitness.hardware import Hardware
 from fitness.layout import LAYOUT_REASONS
+from fitness.memory import MemoryTable
 from fitness.network import Network
 from fitness.prepare import Prepared, batch_stages, delays_and_ops
+from fitness.workload import minimum_power
 
 DEFAULT_SAMPLES = 64  # most recurrence samples per layer (all blocks when n is smaller: exact)
 DEFAULT_MIN_SAMPLES = 16  # fewest (a layer samples one block per output row in between)
@@ -45,6 +47,26 @@ def adc_resolution_fast(xbar_size, dac_res, rram_res) -> np.ndarray:
     return np.trunc(lg + d + r + extra).astype(np.int64)
 
 
+POWER_REASON = "mini_power_ge_component_power"
+
+
+def power_short_at_any_capacity(network: Network, hardware: Hardware, batch: DesignBatch, st) -> np.ndarray:
+    """[B] bool: designs whose minimum power reaches the component power even with the
+    least leaky scratchpad of the memory table, so the fixed point refuses them in its
+    first round whatever capacity the first schedule gives (MODEL.md §8.9).
+
+    Refusing them before scheduling spares their samples and first schedule (a third to a
+    half of random designs). Feasibility is unchanged; the reason differs from the cycle
+    model's only where that first capacity would itself have been refused (above 4096 KB,
+    below 64 KB): the cycle model names the memory, this names the power."""
+    leak_min = float(MemoryTable.from_hardware(hardware).leak_w.min())
+    p = batch.total_power_w
+    bound = (p - p * batch.rram_ratio) - leak_min * st.macros.n_macros - hardware.noc_power_w
+    valid = np.asarray(st.params.valid, dtype=bool)
+    p_min = minimum_power(network, st.work, st.macros.combined, st.params)
+    return valid & (p_min >= bound)
+
+
 def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
                      max_samples: int = DEFAULT_SAMPLES, max_in_samples: int = DEFAULT_IN_SAMPLES,
                      min_samples: int = DEFAULT_MIN_SAMPLES) -> AnalyticPrepared:
@@ -53,6 +75,8 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     h = hops(network, st.macros.combined, st.macros.partner, st.macros.grid_cols, prov)
     for code, reason in LAYOUT_REASONS.items():
         status[good & (h.status == code)] = reason
+    good = status == "ok"
+    status[good & power_short_at_any_capacity(network, hardware, batch, st)] = POWER_REASON
     good = status == "ok"
     # Neutral blocks for refused rows keep the sample arrays small.
     blk = np.where(good[:, None], st.blocks, np.minimum(st.blocks, 1))
