@@ -55,7 +55,7 @@ def _same(a: loop.State, b: loop.State) -> None:
 
 
 def test_restarts_and_verification_resume_identically(problem, tmp_path):
-    settings = _settings()
+    settings = _settings(restart_after=1)  # restarts several times within 20 generations
     straight = _run(problem, settings, 20)
     assert straight.extra["restarts"] >= 1 and straight.extra["verified"] >= 1
     assert straight.logbook[-1]["restarts"] == straight.extra["restarts"]

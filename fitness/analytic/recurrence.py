@@ -9,7 +9,7 @@ block gaps g_j = c_j - c_{j-1}::
     t_0[c_j] = max(t_0[c_{j-1}] + g_j dcb_0, a[c_j])
     t_k[c_j] = max(t_{k-1}[c_j] + dop_{k-1}, t_k[c_{j-1}] + g_j dcb_k)
 
-is exact when every block is sampled (``max_samples`` >= n); with fewer samples the
+is exact when every block is sampled (the sample cap of the layer >= n); with fewer samples the
 inter-layer arrivals a[c] of skipped blocks are ignored and a provider's last-op time at
 an unsampled block is interpolated linearly (t is piecewise linear in c). The makespan is
 attained at the last block of some layer (t_k grows with c), which is always sampled.
