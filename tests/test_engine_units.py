@@ -223,6 +223,28 @@ def test_evaluator_workers_identical():
     pd.testing.assert_frame_equal(a, b)
 
 
+def _pid_frame(*args):
+    """score_toy plus the process that scored each row."""
+    import os
+
+    frame = score_toy(*args)
+    frame["pid"] = os.getpid()
+    return frame
+
+
+def test_evaluator_min_slice_keeps_small_batches_in_process():
+    import os
+
+    G = np.random.default_rng(0).integers(0, 64, size=(70, 6))
+    with Evaluator(_pid_frame, (64, 49.0, 0.0), workers=2, min_slice=32) as ev:
+        small, large = ev(G[:63]), ev(G)
+        ref = ev.fn(*ev.args, G)
+    assert (small["pid"] == os.getpid()).all()  # 63 // 32: one slice, no worker round trip
+    assert (large["pid"] != os.getpid()).all()  # two slices of 35 on the workers
+    assert [ev._n_slices(n) for n in (10, 63, 64, 1000)] == [1, 1, 2, 2]
+    pd.testing.assert_frame_equal(large.drop(columns="pid"), ref.drop(columns="pid"))
+
+
 def test_evaluator_rejects_bad_workers():
     with pytest.raises(ValueError, match="'workers' parameter"):
         Evaluator(score_toy, workers=0)

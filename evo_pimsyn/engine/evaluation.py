@@ -60,13 +60,17 @@ class Evaluator:
     """
 
     def __init__(self, fn: ScoreFn, args: Sequence[Any] = (), *, workers: int = 1, backend=None,
-                 slices_per_worker: int = 1) -> None:
+                 slices_per_worker: int = 1, min_slice: int = 1) -> None:
         if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
             raise ValueError(f"The 'workers' parameter of Evaluator must be an int >= 1. Got {workers!r} instead.")
         self.fn = fn
         self.args = tuple(args)
         self.workers = int(workers)
         self.slices_per_worker = max(1, int(slices_per_worker))  # > 1 evens out uneven design costs
+        # Fewest rows worth a task of their own: below it a worker's round trip (pickling the
+        # genomes and the frame back) costs more than scoring the rows, so a batch is cut into
+        # fewer slices, and on local workers a batch of one slice is scored in-process.
+        self.min_slice = max(1, int(min_slice))
         self.backend = backend if backend is not None else backends.current()
         self.retries_used = 0  # batches re-run after a worker died (for tests and logs)
         self._parallel = None
@@ -121,15 +125,18 @@ class Evaluator:
     def _tasks(self, G: np.ndarray):
         from joblib import delayed
 
-        slices = even_slices(len(G), self.backend.n_slices(self.workers) * self.slices_per_worker)
+        slices = even_slices(len(G), self._n_slices(len(G)))
         if self.backend.name == "dask":
             return [delayed(self.fn)(*self.args, G[s]) for s in slices]
         p = self._payload
         return [delayed(backends.call_with_payload)(p.key, p.path, self.fn, G[s]) for s in slices]
 
+    def _n_slices(self, n: int) -> int:
+        return max(1, min(self.backend.n_slices(self.workers) * self.slices_per_worker, n // self.min_slice))
+
     def __call__(self, G: np.ndarray) -> pd.DataFrame:
         G = np.ascontiguousarray(G, dtype=np.int64)
-        if not self._remote or (self.backend.name == "local" and len(G) <= 1):
+        if not self._remote or (self.backend.name == "local" and self._n_slices(len(G)) <= 1):
             return _checked(self.fn(*self.args, G), len(G))
         opened_here = self._parallel is None
         attempt = 0
