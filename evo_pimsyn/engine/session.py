@@ -38,10 +38,6 @@ EXIT_BACKEND_LOST = 75  # EX_TEMPFAIL: the cluster went away; resume later
 DEFAULT_GENERATIONS = 100
 MACRO_SETTINGS = ("specified", "unified")
 CHECKPOINT_DIR = "checkpoints"
-# Fewest designs per worker task (Evaluator.min_slice). An analytic batch of 128 designs
-# took 11-16 ms in-process and 22 ms over 2 local workers (alexnet, resnet18); at 512 the
-# two broke even. Cycle-level designs take milliseconds each: every design is worth a task.
-MIN_SLICE = {"analytic": 256}
 # run.json settings that define the search; anything else (stop rule, workers,
 # checkpoint cadence, output) may differ between sessions without changing results.
 SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorithm", "objectives",
@@ -297,7 +293,7 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
 
     try:
         with _sigterm_as_interrupt(), Evaluator(fn, args, workers=workers,
-                                                min_slice=MIN_SLICE.get(settings.fidelity, 1)) as evaluate:
+                                                min_slice=_min_slice(setup.problem, settings.fidelity)) as evaluate:
             if state is not None:
                 outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(state.logbook))
                 progress.update(state)
@@ -370,6 +366,12 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def _min_slice(problem, fidelity: str) -> int:
+    """Fewest designs worth a worker task for this problem and fidelity (default 1)."""
+    fn = getattr(problem, "min_slice", None)
+    return int(fn(fidelity)) if fn is not None else 1
 
 
 def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers: int) -> pd.DataFrame:
