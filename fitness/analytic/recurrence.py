@@ -401,7 +401,8 @@ def sample_caps(network, max_samples: int, min_samples: int) -> np.ndarray:
     (depend_block), so the arrival times step once per row: a sample per row sees every
     step, and layers with few rows keep enough samples for their fill."""
     rows = network.arrays.out_h.astype(np.int64)
-    return np.minimum(int(max_samples), np.maximum(int(min_samples), rows)).astype(np.int64)
+    caps = np.minimum(int(max_samples), np.maximum(int(min_samples), rows))
+    return np.maximum(caps, 2).astype(np.int64)  # a subsample keeps both end blocks
 
 
 def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 64, max_in_samples: int = 32,
