@@ -68,7 +68,7 @@ def random_search(model: str, args, evaluations: int) -> dict:
     t0 = time.perf_counter()  # search time only, as the GA's wall_time_s
     fn, fargs = problem.scorer(fidelity)
     best, best_g, reach, done = -np.inf, None, float("nan"), 0
-    with Evaluator(fn, fargs, workers=args.workers) as evaluate:
+    with Evaluator(fn, fargs, workers=args.workers, min_slice=problem.min_slice(fidelity)) as evaluate:
         while done < evaluations:
             n = min(args.population, evaluations - done)
             G = random_genomes(problem.layout, n, rng)
