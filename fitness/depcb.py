@@ -34,14 +34,15 @@ class DagStructure:
     child_blk: np.ndarray  # [edges] consumer global block ids, in PIMSYN's creation order
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _cdiv(a, b):
     return -((-a) // b)
 
 
 @numba.njit(cache=True, inline="always")
-def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
-    """1-based provider block count needed by block c of the consumer (depcb)."""
+def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
+    """The part of :func:`depend_block` that does not depend on the provider's dup: the
+    1-based provider pixel count (CONV/POOL), or q (ELTWISE); FC needs none (0)."""
     q = min(w_l * w_l, (c + 1) * dup_l)
     if kind_l == _CONV or kind_l == _POOL:
         x = _cdiv(q, w_l)
@@ -50,9 +51,17 @@ def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p)
             y = w_l
         x = min(w_p, (x - 1) * sh + kh - ph)
         y = min(w_p, (y - 1) * sw + kw - pw)
-        return _cdiv((x - 1) * w_p + y, dup_p)
+        return (x - 1) * w_p + y
     if kind_l == _ELTWISE:
-        return _cdiv(q, dup_p)
+        return q
+    return 0
+
+
+@numba.njit(cache=True, inline="always")
+def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
+    """1-based provider block count needed by block c of the consumer (depcb)."""
+    if kind_l == _CONV or kind_l == _POOL or kind_l == _ELTWISE:
+        return _cdiv(depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p), dup_p)
     return n_p
 
 

@@ -49,35 +49,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from fitness.depcb import depend_block, pixel_range
+from fitness.depcb import _cdiv, depend_block, depend_pixel, pixel_range
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
 
 _BIT = BIT_LEVEL.copy()
 _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
 _CONV, _FC, _POOL, _ELTWISE = 0, 1, 2, 3
-
-
-@numba.njit(inline="always", **_JIT)
-def _cdiv(a, b):
-    return -((-a) // b)
-
-
-@numba.njit(inline="always", **_JIT)
-def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
-    """The part of :func:`depend_block` that does not depend on the provider's dup: the
-    1-based provider pixel count (CONV/POOL), or q (ELTWISE); FC needs none (0)."""
-    q = min(w_l * w_l, (c + 1) * dup_l)
-    if kind_l == _CONV or kind_l == _POOL:
-        x = _cdiv(q, w_l)
-        y = q % w_l
-        if y == 0:
-            y = w_l
-        x = min(w_p, (x - 1) * sh + kh - ph)
-        y = min(w_p, (y - 1) * sw + kw - pw)
-        return (x - 1) * w_p + y
-    if kind_l == _ELTWISE:
-        return q
-    return 0
 
 
 NEG = -1.0e18
@@ -123,6 +100,27 @@ def _sample_blocks(n, cap, out, o):
 
 
 @numba.njit(**_JIT)
+def _offsets(n, cap, prov_ptr):
+    """Per design and layer, where its samples and its (sample, provider) slots start in the
+    flat arrays (a layer samples min(n, cap[l]) blocks); also both totals."""
+    nb, n_layer = n.shape
+    lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    slot_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    tot = 0
+    tot_slot = 0
+    for b in range(nb):
+        for l in range(n_layer):
+            lay_off[b, l] = tot
+            slot_off[b, l] = tot_slot
+            m = min(max(n[b, l], 0), cap[l])
+            tot += m
+            tot_slot += m * (prov_ptr[l + 1] - prov_ptr[l])
+        lay_off[b, n_layer] = tot
+        slot_off[b, n_layer] = tot_slot
+    return lay_off, slot_off, tot, tot_slot
+
+
+@numba.njit(**_JIT)
 def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, ddiv_l,
                 cap_in, tmp):
     """Input buffer need of layer l (elements): the max over sampled blocks (and blocks 1-3,
@@ -153,19 +151,7 @@ def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx
 @numba.njit(**_JIT)
 def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
     nb, n_layer = dup.shape
-    lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
-    slot_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
-    tot = 0
-    tot_slot = 0
-    for b in range(nb):
-        for l in range(n_layer):
-            lay_off[b, l] = tot
-            slot_off[b, l] = tot_slot
-            m = min(max(n[b, l], 0), cap[l])
-            tot += m
-            tot_slot += m * (prov_ptr[l + 1] - prov_ptr[l])
-        lay_off[b, n_layer] = tot
-        slot_off[b, n_layer] = tot_slot
+    lay_off, slot_off, tot, tot_slot = _offsets(n, cap, prov_ptr)
     samp_c = np.zeros(tot, dtype=np.int64)
     dep_j = np.zeros(tot_slot, dtype=np.int64)
     dep_f = np.zeros(tot_slot, dtype=np.float64)
@@ -235,19 +221,7 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
     layer on (dup, n) of the layer and the provider, the input need on (dup, n, idiv, ddiv));
     the other designs copy the first one's results. Same outputs, bit for bit."""
     nb, n_layer = dup.shape
-    lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
-    slot_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
-    tot = 0
-    tot_slot = 0
-    for b in range(nb):
-        for l in range(n_layer):
-            lay_off[b, l] = tot
-            slot_off[b, l] = tot_slot
-            m = min(max(n[b, l], 0), cap[l])
-            tot += m
-            tot_slot += m * (prov_ptr[l + 1] - prov_ptr[l])
-        lay_off[b, n_layer] = tot
-        slot_off[b, n_layer] = tot_slot
+    lay_off, slot_off, tot, tot_slot = _offsets(n, cap, prov_ptr)
     # int32 block and pixel indices (bounded by a layer's pixel count) and no win_bonus (always
     # zero, read as zero by _run): less memory to write and stream, same values
     # every entry is written below (np.empty: no separate zeroing pass over these large arrays)
