@@ -84,17 +84,23 @@ def validate(name: str, scheduler: str | None) -> None:
 
 
 @contextlib.contextmanager
+def _current(backend: Backend) -> Iterator[Backend]:
+    """``backend`` is :func:`current` while the block runs."""
+    _stack.append(backend)
+    try:
+        yield backend
+    finally:
+        _stack.remove(backend)
+
+
+@contextlib.contextmanager
 def open_backend(name: str = "local", scheduler: str | None = None, *, workers: int = 1,
                  retries: int = DEFAULT_RETRIES) -> Iterator[Backend]:
     """Hold a backend for the duration of a run (connect / start a LocalCluster, then close)."""
     validate(name, scheduler)
     if name == "local":
-        backend = Backend("local", None, None, retries)
-        _stack.append(backend)
-        try:
+        with _current(Backend("local", None, None, retries)) as backend:
             yield backend
-        finally:
-            _stack.remove(backend)
         return
     try:
         import distributed
@@ -120,12 +126,8 @@ def open_backend(name: str = "local", scheduler: str | None = None, *, workers: 
             raise InputError(f"cannot reach the dask scheduler at {address} ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else 'no answer'})") from None
         stack.callback(_close_quietly, client)
-        backend = Backend("dask", address, client, retries)
-        _stack.append(backend)
-        try:
+        with _current(Backend("dask", address, client, retries)) as backend:
             yield backend
-        finally:
-            _stack.remove(backend)
 
 
 def _close_quietly(client) -> None:
