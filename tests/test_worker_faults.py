@@ -95,3 +95,25 @@ def test_lost_scheduler_checkpoints_and_hints(reference, tmp_path):
     res = h.run(h.cli_cmd("resume", str(out), "--generations", str(GENS), "--quiet"))
     assert res.returncode == 0, res.stderr
     h.assert_same_results(reference, out)
+
+
+@pytest.mark.parametrize("exc", [
+    OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s"),  # joblib's ncores() on a dead scheduler
+    ConnectionRefusedError(111, "Connection refused"),
+    TimeoutError("no answer"),
+])
+def test_connection_failures_mean_a_lost_scheduler(exc):
+    from evo_pimsyn.engine.backends import Backend, scheduler_lost
+
+    assert scheduler_lost(exc, Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
+    assert not scheduler_lost(exc, Backend("local"))  # a local pool has no scheduler to lose
+
+
+def test_a_task_error_is_not_a_lost_scheduler():
+    from evo_pimsyn.engine.backends import Backend, scheduler_lost
+
+    assert not scheduler_lost(ValueError("bad genome"), Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
+
+
+class _RunningClient:
+    status = "running"

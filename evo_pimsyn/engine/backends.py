@@ -159,7 +159,9 @@ def scheduler_lost(exc: BaseException, backend: Backend) -> bool:
         from distributed.comm.core import CommClosedError
     except ImportError:  # pragma: no cover
         return False
-    if isinstance(exc, (CommClosedError, concurrent.futures.CancelledError, ConnectionError, TimeoutError)):
+    # OSError covers the client's own "Timed out trying to connect" (a plain OSError) raised
+    # when joblib asks the dead scheduler how many threads it has, before any task is sent
+    if isinstance(exc, (CommClosedError, concurrent.futures.CancelledError, OSError)):
         return True
     status = getattr(backend.client, "status", "running")
     return status not in ("running", "connecting")
