@@ -63,6 +63,7 @@ def test_restarts_and_verification_resume_identically(problem, tmp_path):
     ckpt.save(tmp_path, half, config_hash="x")
     loaded = ckpt.load(tmp_path).state
     assert loaded.verified is not None and loaded.verified.dtype == bool
+    np.testing.assert_array_equal(loaded.search_values, half.search_values)
     _same(straight, _run(problem, settings, 20, state=loaded))
     _same(straight, _run(problem, settings, 20, workers=2))
 
@@ -89,12 +90,39 @@ def test_verify_best_only_rescores_would_be_bests():
     flags = np.array([True, False, False, False, False])
     F[0] = -9.0  # row 0 already verified at 9
     extra: dict = {}
-    F2, V2, fl = loop._verify_best(G, F, V, flags, verify, settings, extra)
+    F2, V2, fl = loop._verify_best(G, F, V, flags, -G[:, 0].astype(float), verify, settings, extra)
     # 30 (twice, one design) and 20 beat 9 and are re-scored once each; 5 does not
     assert sorted(int(g) for c in calls for g in c[:, 0]) == [20, 30]
     np.testing.assert_array_equal(fl, [True, True, True, True, False])
     np.testing.assert_array_equal(-F2[:, 0], [9, 15, 10, 15, 5])
     assert extra["verified"] == 2
+
+
+def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
+    """The best verified row is worth 12 exactly but only 10 by the fast model: a row
+    whose fast value is 11 beats it in the fast model's own terms and is checked; a row
+    at 9 is not. Where the fast model over-rates the best, its exact value is the bar."""
+    calls = []
+
+    def verify(G):
+        calls.append(G.copy())
+        return pd.DataFrame({"feasible": [True] * len(G), "reason": ["ok"] * len(G),
+                             "efficiency_gops_w": G[:, 0].astype(float) + 1.5, "peak_power_w": [1.0] * len(G)})
+
+    settings = _settings(verify_limit=8)
+    G = np.array([[10], [11], [9]], dtype=np.int64)
+    fast = -G[:, 0].astype(float)
+    F = fast[:, None].copy()
+    F[0] = -12.0
+    flags = np.array([True, False, False])
+    F2, _, fl = loop._verify_best(G, F, np.zeros(3), flags, fast, verify, settings, {})
+    assert [int(g) for c in calls for g in c[:, 0]] == [11]
+    np.testing.assert_array_equal(fl, [True, True, False])
+    assert -F2[1, 0] == 12.5
+    calls.clear()
+    F[0] = -9.5  # over-rated best (fast 10, exact 9.5): the row at 9 stays below the bar
+    loop._verify_best(G, F, np.zeros(3), flags, fast, verify, settings, {})
+    assert [int(g) for c in calls for g in c[:, 0]] == [11]
 
 
 def test_local_moves_keep_the_global_setting(problem):

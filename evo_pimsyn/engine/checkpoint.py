@@ -84,6 +84,8 @@ def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict
     }
     if state.verified is not None:
         arrays["verified"] = np.asarray(state.verified, dtype=bool)
+    if state.search_values is not None:
+        arrays["search_values"] = np.asarray(state.search_values, dtype=np.float64)
     if state.hv_ref is not None:
         arrays["hv_ref"] = np.asarray(state.hv_ref, dtype=np.float64)
         arrays["hv_scale"] = np.asarray(state.hv_scale, dtype=np.float64)
@@ -181,6 +183,9 @@ def _validate(path: Path, arrays: dict, meta: Any) -> None:
         raise CheckpointError(f"{path}: archive arrays have inconsistent shapes")
     if "verified" in arrays and (arrays["verified"].dtype != np.bool_ or arrays["verified"].shape != (len(P),)):
         raise CheckpointError(f"{path}: array 'verified' is not a bool vector over the population")
+    if "search_values" in arrays and (arrays["search_values"].dtype != np.float64
+                                      or arrays["search_values"].shape != (len(P),)):
+        raise CheckpointError(f"{path}: array 'search_values' is not a float vector over the population")
     rng = meta["rng"]
     if not isinstance(rng, dict) or rng.get("bit_generator") not in ALLOWED_BIT_GENERATORS:
         raise CheckpointError(f"{path}: unsupported RNG state")
@@ -206,6 +211,7 @@ def to_state(arrays: dict[str, np.ndarray], meta: dict) -> State:
         hv_scale=arrays.get("hv_scale") if hv_ref is not None else None,
         extra=dict(meta.get("extra") or {}),
         verified=arrays.get("verified"),
+        search_values=arrays.get("search_values"),
     )
 
 

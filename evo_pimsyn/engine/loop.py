@@ -13,7 +13,8 @@ generations without archive progress the population restarts from
 evaluator (the exact cycle model behind an analytic search), designs that would become
 the best are re-scored with it first, so the search cannot settle on a design the fast
 fidelity over-rates. The stall counter, restart and verification counts (``State.extra``)
-and the verified flags (``State.verified``) are checkpointed.
+and the verified flags (``State.verified``) and search-fidelity values
+(``State.search_values``) are checkpointed.
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ class State:
     hv_scale: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
     verified: np.ndarray | None = None  # [N] bool: population objectives come from the verify evaluator
+    # [N] the search fidelity's value of the first objective (minimization form), also for
+    # verified rows, whose ``objectives`` hold the verify evaluator's value
+    search_values: np.ndarray | None = None
 
 
 def _log_row(state: State, batch: Scores, settings: Settings, gen_wall_s: float) -> dict:
@@ -141,11 +145,12 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
     G = np.asarray(problem.initial(settings.population, rng), dtype=np.int64)
     batch = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
     extra: dict = {}
-    F, V, flags = _verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), verify,
+    fast = batch.objectives[:, 0].copy()
+    F, V, flags = _verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), fast, verify,
                                settings, extra)
     archive = Archive.empty(G.shape[1], len(settings.objectives))
     archive.update(G, F, _archivable(V, flags, verify, settings))
-    state = State(0, G, F, V, archive, [], rng, len(G), 0.0, extra=extra, verified=flags)
+    state = State(0, G, F, V, archive, [], rng, len(G), 0.0, extra=extra, verified=flags, search_values=fast)
     _with_hv_reference(state, batch)
     wall = time.perf_counter() - t0
     state.elapsed_s = wall
@@ -185,12 +190,15 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
     archive = Archive(state.archive.genomes.copy(), state.archive.objectives.copy())
     evaluations = state.evaluations
     flags = state.verified if state.verified is not None else np.zeros(n, dtype=bool)
+    # a checkpoint without search values (older runs): the objectives stand in for them
+    fast = state.search_values if state.search_values is not None else F[:, 0].copy()
     if settings.restart_after and int(extra.get("stall", 0)) >= settings.restart_after:
         # Restart: a fresh initial population (the archive keeps the old bests), so that
         # a converged population explores other global settings and basins again.
         G = np.asarray(problem.initial(n, rng), dtype=np.int64)
         fresh = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
-        F, V, flags = _verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), verify,
+        fast = fresh.objectives[:, 0].copy()
+        F, V, flags = _verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast, verify,
                                    settings, extra)
         archive.update(G, F, _archivable(V, flags, verify, settings))
         evaluations += len(G)
@@ -206,10 +214,11 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         children = np.concatenate([children, _local_batch(problem, G, F, V, n_local, rng)])
     batch = score(evaluate(children), settings.objectives, settings.power_w, settings.power_check)
     allG = np.concatenate([G, children])
+    allfast = np.concatenate([fast, batch.objectives[:, 0]])
     allF, allV, allflags = _verify_best(allG, np.concatenate([F, batch.objectives]),
                                         np.concatenate([V, batch.violation]),
                                         np.concatenate([flags, np.zeros(len(children), dtype=bool)]),
-                                        verify, settings, extra)
+                                        allfast, verify, settings, extra)
     selF, selV = _penalize_duplicates(allG, allF, allV)
     if settings.algorithm == "nsga3":
         if ref_points is None:
@@ -230,6 +239,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         evaluations=evaluations + len(children),
         extra=extra,
         verified=allflags[keep],
+        search_values=allfast[keep],
     )
     _with_hv_reference(new, batch)
     wall = time.perf_counter() - t0
@@ -240,14 +250,19 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
     return new, batch
 
 
-def _verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray,
+def _verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray, fast: np.ndarray,
                  verify: Callable[[np.ndarray], pd.DataFrame] | None, settings: Settings,
                  extra: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Single objective only: re-score with ``verify`` every feasible row that is not yet
     verified and would beat the best verified row (best first, at most
     ``settings.verify_limit`` rows), so that the elite, the archive and the reported best
     carry exact values and the search cannot settle on a design the fast fidelity
-    over-rates. Repeats of a row share its values. Deterministic (no random numbers)."""
+    over-rates. Repeats of a row share its values. Deterministic (no random numbers).
+
+    "Would beat" compares a row's fast value ``fast`` with the weaker of the best verified
+    row's exact and fast values: where the fast fidelity under-rates a whole basin (its
+    neighbours' errors are alike), a neighbour that the fast model ranks above the best is
+    worth the exact check even when its fast value is below the best's exact one."""
     if not _verifying(verify, settings) or len(G) == 0:
         return F, V, flags
     F, V, flags = F.copy(), V.copy(), flags.copy()
@@ -262,7 +277,11 @@ def _verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray,
     while done < settings.verify_limit:
         feas = V <= 0
         known = feas & flags
-        bar = F[known, 0].min() if known.any() else np.inf
+        if known.any():
+            kb = np.flatnonzero(known)[np.argmin(F[known, 0])]
+            bar = max(F[kb, 0], fast[kb]) if np.isfinite(fast[kb]) else F[kb, 0]
+        else:
+            bar = np.inf
         cand = np.flatnonzero(feas & ~flags & (F[:, 0] < bar))
         if not len(cand):
             break

@@ -271,7 +271,10 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
     verify_fidelity = getattr(setup.problem, "verify_fidelity", None)
     verifier = None
     if verify_fidelity is not None and verify_fidelity != settings.fidelity:
-        verifier = Evaluator(*setup.problem.scorer(verify_fidelity), workers=1)
+        # on the run's workers: a generation verifies a few designs at milliseconds each,
+        # about as long as its whole fast-fidelity batch, which runs in-process when small
+        verifier = Evaluator(*setup.problem.scorer(verify_fidelity), workers=workers,
+                             min_slice=_min_slice(setup.problem, verify_fidelity))
     holder: list = []
 
     def save(st: loop.State) -> None:
@@ -293,7 +296,8 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
 
     try:
         with _sigterm_as_interrupt(), Evaluator(fn, args, workers=workers,
-                                                min_slice=_min_slice(setup.problem, settings.fidelity)) as evaluate:
+                                                min_slice=_min_slice(setup.problem, settings.fidelity)) as evaluate, \
+                verifier if verifier is not None else contextlib.nullcontext():
             if state is not None:
                 outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(state.logbook))
                 progress.update(state)
