@@ -115,3 +115,13 @@ def test_report_and_export_with_an_empty_front(run_dir, tmp_path, capsys):
     assert {p.name for p in (empty / "report").iterdir()} == {"pareto.png", "convergence.png", "report.html"}
     assert main(["export", str(empty)]) == 2
     assert "no feasible design on the front yet" in capsys.readouterr().err
+
+
+def test_report_without_matplotlib_says_how_to_get_it(run_dir, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'evo-pimsyn[plot]'" in err and "--no-plots" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rep").exists()

@@ -7,6 +7,7 @@ front then comes from the latest checkpoint or re-scored archive) as on a finish
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -49,10 +50,8 @@ def run(args: argparse.Namespace) -> int:
     n = len(ranked_front(data))
     if n and args.rank > n:
         raise InputError(f"rank {args.rank} is out of range: the front of {data.path} has {n} design(s)")
-    try:
-        import matplotlib  # noqa: F401
-    except ModuleNotFoundError:
-        raise InputError("report's plots need matplotlib: pip install 'evo-pimsyn[plot]' (or use --no-plots)") from None
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError("report's plots need matplotlib: pip install 'evo-pimsyn[plot]' (or use --no-plots)")
     out = Path(args.out) if args.out else data.path / "report"
     try:
         result = build(data, out, rank=args.rank, top=args.top)
