@@ -115,5 +115,24 @@ def test_a_task_error_is_not_a_lost_scheduler():
     assert not scheduler_lost(ValueError("bad genome"), Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
 
 
+def test_scheduler_lost_between_batches_is_backend_lost():
+    """The scheduler answers the slice count, then dies before joblib asks it for its cores
+    (the race CI hit): the batch ends in BackendLost, which the session turns into a
+    checkpoint, the resume hint and exit 75, not a traceback."""
+    from evo_pimsyn.engine.backends import Backend, BackendLost
+    from evo_pimsyn.engine.evaluation import Evaluator
+
+    def dead_scheduler(tasks):
+        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s")
+
+    evaluate = Evaluator(_die, (), workers=2, backend=Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
+    evaluate._parallel = dead_scheduler  # an open pool whose scheduler is gone
+    with pytest.raises(BackendLost, match="lost the dask scheduler at tcp://127.0.0.1:1 .*OSError: Timed out"):
+        evaluate(np.zeros((4, 2), dtype=np.int64))
+
+
 class _RunningClient:
     status = "running"
+
+    def nthreads(self):
+        return {"tcp://127.0.0.1:2": 1, "tcp://127.0.0.1:3": 1}
