@@ -158,3 +158,13 @@ def test_bench_search_smoke(tmp_path):
     evals = [int(l.split()[2]) for l in lines[2:]]
     # same evaluation budget: population 8 + one generation of 8 children and 8 local-search neighbours
     assert evals == [24, 24]
+    # the ceiling climb starts from that run's best and never ends below it
+    run_dir = next(tmp_path.glob("*-ga"))
+    res = h.run([__import__("sys").executable, str(h.REPO / "bench" / "ceiling.py"), str(run_dir), "--seconds", "2",
+                 "--neighbours", "16", "--checked", "2", "--workers", "1"])
+    assert res.returncode == 0, res.stderr
+    row = res.stdout.splitlines()[2].split()
+    start, end, checked = float(row[1]), float(row[2]), int(row[4])
+    best = max(float(r["efficiency_gops_w"]) for r in __import__("csv").DictReader((run_dir / "pareto.csv").open())
+               if r["feasible"] == "True")
+    assert start == pytest.approx(best, rel=1e-9) and end >= start and checked >= 2
