@@ -167,4 +167,4 @@ def test_bench_search_smoke(tmp_path):
     start, end, checked = float(row[1]), float(row[2]), int(row[4])
     best = max(float(r["efficiency_gops_w"]) for r in __import__("csv").DictReader((run_dir / "pareto.csv").open())
                if r["feasible"] == "True")
-    assert start == pytest.approx(best, rel=1e-9) and end >= start and checked >= 2
+    assert start == pytest.approx(best, abs=0.05) and end >= start and checked >= 2  # printed to 0.1
