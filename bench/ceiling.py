@@ -30,10 +30,11 @@ sys.path.insert(0, str(REPO))
 
 
 def _efficiency(frame, power_w: float, power_check: str) -> np.ndarray:
-    from evo_pimsyn.engine.objectives import apply_power_check
+    """GOPS/W, -inf where infeasible: the GA's own scoring rule (engine ``score``)."""
+    from evo_pimsyn.engine.evaluation import score
+    from evo_pimsyn.engine.objectives import parse_objectives
 
-    frame = apply_power_check(frame, power_w, power_check)
-    return np.where(frame["feasible"].to_numpy(bool), frame["efficiency_gops_w"].to_numpy(float), -np.inf)
+    return -score(frame, parse_objectives("efficiency"), power_w, power_check).objectives[:, 0]
 
 
 def climb(run_dir: Path, args) -> dict:

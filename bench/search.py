@@ -57,8 +57,8 @@ def ga(model: str, args, out: Path) -> dict:
 
 
 def random_search(model: str, args, evaluations: int) -> dict:
-    from evo_pimsyn.engine.evaluation import Evaluator
-    from evo_pimsyn.engine.objectives import apply_power_check
+    from evo_pimsyn.engine.evaluation import Evaluator, score
+    from evo_pimsyn.engine.objectives import parse_objectives
     from evo_pimsyn.engine.setup import prepare_pim
     from genomes.init import random_genomes
 
@@ -68,6 +68,11 @@ def random_search(model: str, args, evaluations: int) -> dict:
     fidelity = problem.resolve_fidelity(args.fidelity, problem.initial(1, np.random.default_rng(args.seed)))
     t0 = time.perf_counter()  # search time only, as the GA's wall_time_s
     fn, fargs = problem.scorer(fidelity)
+    objective = parse_objectives("efficiency")
+
+    def efficiency(frame):  # GOPS/W, -inf where infeasible (the GA's own scoring rule)
+        return -score(frame, objective, args.power, args.power_check).objectives[:, 0]
+
     # the TOP best designs by search value are re-scored with the cycle model at the end, as
     # the GA re-scores its would-be bests: the fast fidelity may over-rate a single one
     top_g, top_e, reach, done = np.zeros((0, problem.layout.n_genes), dtype=np.int64), np.zeros(0), float("nan"), 0
@@ -75,8 +80,7 @@ def random_search(model: str, args, evaluations: int) -> dict:
         while done < evaluations:
             n = min(args.population, evaluations - done)
             G = random_genomes(problem.layout, n, rng)
-            frame = apply_power_check(evaluate(G), args.power, args.power_check)
-            eff = np.where(frame["feasible"].to_numpy(bool), frame["efficiency_gops_w"].to_numpy(float), -np.inf)
+            eff = efficiency(evaluate(G))
             done += n
             if eff.max() > (top_e.max() if len(top_e) else -np.inf):
                 reach = time.perf_counter() - t0
@@ -87,9 +91,8 @@ def random_search(model: str, args, evaluations: int) -> dict:
             top_g, top_e = top_g[keep], top_e[keep]
         best_cycle = float("nan")
         if len(top_g):
-            rows = apply_power_check(fn(*problem.scorer("cycle")[1], top_g), args.power, args.power_check)
-            cyc = rows["efficiency_gops_w"].to_numpy(float)[rows["feasible"].to_numpy(bool)]
-            best_cycle = float(cyc.max()) if len(cyc) else float("nan")
+            cyc = efficiency(fn(*problem.scorer("cycle")[1], top_g))
+            best_cycle = float(cyc.max()) if np.isfinite(cyc).any() else float("nan")
     return {"evaluations": done, "best_cycle": best_cycle, "time_to_best_s": reach,
             "wall_s": time.perf_counter() - t0}
 

@@ -120,9 +120,15 @@ def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     np.testing.assert_array_equal(fl, [True, True, False])
     assert -F2[1, 0] == 12.5
     calls.clear()
-    F[0] = -9.5  # over-rated best (fast 10, exact 9.5): the row at 9 stays below the bar
-    loop._verify_best(G, F, np.zeros(3), flags, fast, verify, settings, {})
-    assert [int(g) for c in calls for g in c[:, 0]] == [11]
+    # over-rated best (fast 10, exact 9.5): the bar is its exact 9.5, so a row whose fast
+    # value is 9.7 (below the best's fast 10) is checked, one at 9 is not
+    F[0] = -9.5
+    G2 = np.array([[10], [11], [9], [8]], dtype=np.int64)
+    fast2 = np.array([-10.0, -11.0, -9.7, -9.0])
+    F2 = np.vstack([F, [[-9.0]]])
+    F2[2, 0] = -9.7
+    loop._verify_best(G2, F2, np.zeros(4), np.array([True, False, False, False]), fast2, verify, settings, {})
+    assert sorted(int(g) for c in calls for g in c[:, 0]) == [9, 11]
 
 
 def test_local_moves_keep_the_global_setting(problem):
