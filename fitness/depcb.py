@@ -35,7 +35,8 @@ class DagStructure:
 
 
 @numba.njit(cache=True, inline="always")
-def _cdiv(a, b):
+def cdiv(a, b):
+    """Integer ceil(a / b) inside numba code (the analytic sampler shares it)."""
     return -((-a) // b)
 
 
@@ -45,7 +46,7 @@ def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
     1-based provider pixel count (CONV/POOL), or q (ELTWISE); FC needs none (0)."""
     q = min(w_l * w_l, (c + 1) * dup_l)
     if kind_l == _CONV or kind_l == _POOL:
-        x = _cdiv(q, w_l)
+        x = cdiv(q, w_l)
         y = q % w_l
         if y == 0:
             y = w_l
@@ -61,7 +62,7 @@ def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
 def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
     """1-based provider block count needed by block c of the consumer (depcb)."""
     if kind_l == _CONV or kind_l == _POOL or kind_l == _ELTWISE:
-        return _cdiv(depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p), dup_p)
+        return cdiv(depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p), dup_p)
     return n_p
 
 
@@ -69,7 +70,7 @@ def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p)
 def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
     """(pstart, pend) of the provider pixels that consumer pixel number q needs."""
     if kind_l == _CONV or kind_l == _POOL:
-        x = _cdiv(q, w_l) if q > 0 else 1
+        x = cdiv(q, w_l) if q > 0 else 1
         y = q % w_l
         if y == 0:
             y = w_l
@@ -100,7 +101,7 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_p
     status = 0
     for l in range(n_layer):
         n_prov = prov_ptr[l + 1] - prov_ptr[l]
-        per_macro = _cdiv(dup[l], ddiv[l])
+        per_macro = cdiv(dup[l], ddiv[l])
         for c in range(n[l]):
             total = 0.0
             q0 = dup[l] * c

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from fitness.depcb import _cdiv, depend_block, depend_pixel, pixel_range
+from fitness.depcb import cdiv, depend_block, depend_pixel, pixel_range
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
 
 _BIT = BIT_LEVEL.copy()
@@ -313,7 +313,7 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                     if kind[l] == _FC:
                         d = np_ - 1
                     else:
-                        d = _cdiv(np.int64(px), dp_) - 1
+                        d = cdiv(np.int64(px), dp_) - 1
                     if d < 0 or d >= np_:
                         err = 1
                         d = 0
