@@ -516,6 +516,13 @@ def _pair_delay(tadc, samp_c, ol, sl, ml, nl_blocks, op_, sp, mp, np_blocks, B):
     return max(d_l, d_p, 0.0)
 
 
+@numba.njit(inline="always", **_JIT)
+def _slope(tv, samp_c, t, s):
+    """Per-block slope of the sampled times tv after sample t (samp_c index s): computed where
+    an event needs it (a fraction of the samples), not for every sample."""
+    return (tv[t + 1] - tv[t]) / (samp_c[s + 1] - samp_c[s])
+
+
 @numba.njit(**_JIT)
 def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_idx, cons_ptr, cons_idx,
          c_out, dup, n, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, win_bonus, inbuf, bit_level, partner, sharer,
@@ -545,8 +552,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
     tl = np.zeros(max_s, dtype=np.float64)
     tld = np.zeros(max_s, dtype=np.float64)
     tst = np.zeros(max_s, dtype=np.float64)
-    sld = np.zeros(max_s, dtype=np.float64)  # per-block slope of the LD times after each sample
-    sst = np.zeros(max_s, dtype=np.float64)  # same for ST
     # ADC start times: the caller's array (global sample offsets, kept for further passes) or,
     # when it is empty, one design's worth of scratch (offsets from the design's first sample)
     tloc = np.zeros(max_s if tadc.shape[0] == 0 else 0, dtype=np.float64)
@@ -557,7 +562,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
     outbuf = np.zeros(n_layer, dtype=np.float64)
     ubound = np.zeros(n_layer, dtype=np.float64)
     order = np.zeros(n_layer, dtype=np.int64)
-    slope_done = np.zeros(n_layer, dtype=np.bool_)
     for i in range(nd):
         b = idx[i]
         base = lay_off[b, 0]
@@ -697,7 +701,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
         n_ord = 0
         for l in range(n_layer):
             outbuf[l] = 0.0
-            slope_done[l] = False
             u = inbuf[b, l]
             if do_buf and lay_off[b, l + 1] > lay_off[b, l]:
                 u += float(dup[b, l] * n[b, l] * c_out[l])
@@ -723,19 +726,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 if v > e_max:
                     e_max = v
                 continue
-            # slopes between consecutive samples of the consumers, computed once per layer
-            # (same expressions as at each use)
-            for e in range(cons_ptr[pl], cons_ptr[pl + 1]):
-                L = cons_idx[e]
-                if slope_done[L]:
-                    continue
-                slope_done[L] = True
-                o = lay_off[b, L]
-                for j in range(lay_off[b, L + 1] - o - 1):
-                    s_ = o - base + j
-                    g_ = samp_c[o + j + 1] - samp_c[o + j]
-                    sld[s_] = (tld[s_ + 1] - tld[s_]) / g_
-                    sst[s_] = (tst[s_ + 1] - tst[s_]) / g_
             dup_pl = dup[b, pl]
             n_pl = n[b, pl]
             per_pl = period[i, pl]
@@ -779,7 +769,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                     t_s = tst[lo_l + j]
                     # next consumer event after t_s: its next ST or the first LD after t_s
                     if j + 1 < lm:
-                        nxt = t_s + sst[lo_l + j]
+                        nxt = t_s + _slope(tst, samp_c, lo_l + j, lo_o + j)
                     else:
                         nxt = 1e300
                     if tld[lo_l] > t_s:
@@ -789,7 +779,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                             ptr_l += 1
                         if ptr_l + 1 < lm:
                             t_a = tld[lo_l + ptr_l]
-                            slope = sld[lo_l + ptr_l]
+                            slope = _slope(tld, samp_c, lo_l + ptr_l, lo_o + ptr_l)
                             x_ = t_s - t_a
                             # x_ < slope: the quotient rounds below 1 and its floor is 0 (no division)
                             nld = t_a + ((np.floor(x_ / slope) if x_ >= slope else 0.0) + 1.0) * slope
@@ -806,7 +796,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         m2 = lay_off[b, L2 + 1] - o2
                         for which in range(2):
                             tv = tld if which == 0 else tst
-                            sv = sld if which == 0 else sst
                             o2l = o2 - base
                             if m2 == 0:
                                 continue
@@ -820,7 +809,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                                 qptr[pi_] = ptr
                                 if ptr + 1 < m2:
                                     t_a = tv[o2l + ptr]
-                                    slope = sv[o2l + ptr]
+                                    slope = _slope(tv, samp_c, o2l + ptr, o2 + ptr)
                                     x_ = t_s - t_a
                                     v2 = t_a + ((np.floor(x_ / slope) if x_ >= slope else 0.0) + 1.0) * slope
                                 else:
@@ -877,7 +866,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         continue
                     for which in range(2):
                         tv = tld if which == 0 else tst
-                        sv = sld if which == 0 else sst
                         o_l = lo_o - base
                         if tv[o_l] > T:
                             continue
@@ -889,7 +877,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         t_a = tv[o_l + ptr]
                         c_a = samp_c[lo_o + ptr]
                         if ptr + 1 < lm:
-                            slope = sv[o_l + ptr]
+                            slope = _slope(tv, samp_c, o_l + ptr, lo_o + ptr)
                             x_ = T - t_a
                             if x_ < slope:
                                 cb = c_a
