@@ -168,3 +168,29 @@ def test_bench_search_smoke(tmp_path):
     best = max(float(r["efficiency_gops_w"]) for r in __import__("csv").DictReader((run_dir / "pareto.csv").open())
                if r["feasible"] == "True")
     assert start == pytest.approx(best, abs=0.05) and end >= start and checked >= 2  # printed to 0.1
+
+
+def test_polish_option(tmp_path):
+    """Single objective with the analytic search: the last tenth of the generations polish
+    by default (recorded in run.json and counted in generations.csv); --polish 0 turns it
+    off; a value outside [0, 1] is a one-line error."""
+    if not ALEXNET.exists():
+        pytest.skip("no reference network")
+    import csv
+
+    counts = {}
+    for polish in ("0.1", "0"):
+        out = tmp_path / f"p{polish}"
+        res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--population", "8", "--seed", "1",
+                              "--objectives", "efficiency", "--generations", "10", "--polish", polish,
+                              "--out", str(out), "--quiet"))
+        assert res.returncode == 0, res.stderr
+        assert json.loads((out / "run.json").read_text())["polish_fraction"] == float(polish)
+        rows = list(csv.DictReader((out / "generations.csv").open()))
+        counts[polish] = [int(r["polish_generations"]) for r in rows]
+    assert counts["0.1"][-1] == 1 and counts["0.1"][-2] == 0  # generation 10 of 10
+    assert counts["0"][-1] == 0
+    res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--polish", "1.5",
+                          "--out", str(tmp_path / "bad")))
+    assert res.returncode == 2 and "--polish" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "bad").exists()

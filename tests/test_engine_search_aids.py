@@ -32,7 +32,8 @@ def problem():
 
 def _settings(**kw):
     return loop.Settings(parse_objectives("efficiency"), 49.0, population=8, fidelity="analytic",
-                         restart_after=kw.pop("restart_after", 2), **kw)
+                         restart_after=kw.pop("restart_after", 2), polish_fraction=kw.pop("polish_fraction", 0.0),
+                         **kw)
 
 
 def _run(problem, settings, gens, state=None, workers=1):
@@ -145,3 +146,70 @@ def test_local_moves_keep_the_global_setting(problem):
     np.testing.assert_array_equal(repair(problem.layout, N), N)
     with pytest.raises(ValueError):
         mutate(problem.layout, E, rng, global_genes=("nope",))
+
+
+def test_polish_generations_resume_identically(problem, tmp_path):
+    """The last half of a 12-generation run polishes (generations 7-12); a run killed in
+    the middle of the polish and resumed from its checkpoint ends identical."""
+    settings = _settings(restart_after=0, polish_fraction=0.5)
+    straight = _run(problem, settings, 12)
+    assert straight.extra["polish_generations"] == 6
+
+    holder: list = []
+
+    def kill_at_8(st, batch):
+        if st.generation == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), Evaluator(*problem.scorer("analytic"), workers=1) as ev, \
+            Evaluator(*problem.scorer("cycle"), workers=1) as verify:
+        loop.evolve(problem, ev, settings, loop.Stop(generations=12), seed=3, verify=verify,
+                    on_generation=kill_at_8, holder=holder)
+    ckpt.save(tmp_path, holder[0], config_hash="x")
+    _same(straight, _run(problem, settings, 12, state=ckpt.load(tmp_path).state))
+
+
+def test_polish_step_climbs_from_the_best_verified_design(problem):
+    """A polish generation's children are neighbours of the best verified design (same
+    crossbar size, cell and DAC resolution) and the best of them by the fast model are
+    verified even when none beats the bar."""
+    from genomes.layout import DAC_RES, RRAM_RES, XBAR
+
+    settings = _settings(restart_after=0)
+    state = _run(problem, settings, 3)
+    best = loop._best_verified(state.objectives, state.violation, state.verified)
+    assert best is not None
+    seen = []
+    fn, args = problem.scorer("analytic")
+
+    def evaluate(G):
+        seen.append(np.array(G))
+        return fn(*args, G)
+
+    vfn, vargs = problem.scorer("cycle")
+    new, batch = loop.step(state, problem, evaluate, settings, verify=lambda G: vfn(*vargs, G), polish=True)
+    children = seen[0]
+    assert len(children) == 2 * settings.population  # population + local_fraction x population
+    setting = [XBAR, RRAM_RES, DAC_RES]
+    assert (children[:, setting] == state.population[best, setting]).all()
+    feasible_new = len(np.unique(children[batch.feasible], axis=0))
+    assert new.extra["verified"] - state.extra["verified"] >= min(settings.verify_limit, feasible_new)
+    assert new.extra["polish_generations"] == 1
+    # the new population's best is verified and no worse than before
+    nb = loop._best_verified(new.objectives, new.violation, new.verified)
+    assert new.objectives[nb, 0] <= state.objectives[best, 0]
+
+
+def test_stop_in_last_fraction():
+    stop = loop.Stop(generations=20)
+    st = loop.State(0, None, None, None, None, [], None, 0, 0.0)
+    st.generation = 17
+    assert not stop.in_last(st, 0.1)  # generation 18 of 20
+    st.generation = 18
+    assert stop.in_last(st, 0.1)  # generation 19
+    assert not stop.in_last(st, 0.0)
+    timed = loop.Stop(time_budget_s=100.0)
+    st.elapsed_s = 89.0
+    assert not timed.in_last(st, 0.1)
+    st.elapsed_s = 90.0
+    assert timed.in_last(st, 0.1)

@@ -31,6 +31,16 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
 def _duration(text: str) -> float:
     from evo_pimsyn.engine.session import parse_duration
     from fitness.errors import InputError
@@ -89,6 +99,10 @@ def add_parser(subparsers) -> None:
                    help="pimsyn (default): feasibility as PIMSYN decides it (minimum-power and memory rules; "
                         "its ceilinged allocation can put peak power slightly above the budget, see "
                         "peak_power_w in pareto.csv); strict: also peak_power_w <= budget")
+    p.add_argument("--polish", type=_fraction, default=0.1, metavar="FRACTION",
+                   help="single objective: spend the last FRACTION of the generations or time budget polishing "
+                        "the best design (its neighbours ranked by the search fidelity, the best of them "
+                        "checked with the cycle evaluator); 0 turns it off (default 0.1)")
     p.add_argument("--checkpoint-every", type=_duration, default=0.0, metavar="DURATION",
                    help="checkpoint at most this often (default: every generation)")
     p.add_argument("--rescore-every", type=_int_at_least(0), default=0, metavar="K",
@@ -107,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget, population=args.population, workers=args.workers, seed=args.seed,
         objectives=args.objectives, algorithm=args.algorithm, macro_setting=args.macro_setting,
         macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check,
-        checkpoint_every_s=args.checkpoint_every,
+        checkpoint_every_s=args.checkpoint_every, polish=args.polish,
         rescore_every=args.rescore_every, out=args.out, quiet=args.quiet,
         backend=args.backend, scheduler=args.scheduler,
     )

@@ -62,6 +62,7 @@ class RunOptions:
     power_check: str = "pimsyn"
     checkpoint_every_s: float = 0.0
     rescore_every: int = 0
+    polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
     out: str | None = None
     quiet: bool = False
     problem: str = "pim"  # "toy": the synthetic problem of engine/toy.py (tests)
@@ -101,6 +102,8 @@ def validate(o: RunOptions) -> None:
         raise _param_error("fidelity", f"one of {', '.join(FIDELITIES)}", o.fidelity)
     if not isinstance(o.checkpoint_every_s, (int, float)) or o.checkpoint_every_s < 0:
         raise _param_error("checkpoint-every", "a duration >= 0", o.checkpoint_every_s)
+    if not isinstance(o.polish, (int, float)) or isinstance(o.polish, bool) or not 0.0 <= o.polish <= 1.0:
+        raise _param_error("polish", "a fraction in [0, 1]", o.polish)
     if not _is_int(o.rescore_every) or o.rescore_every < 0:
         raise _param_error("rescore-every", "an int >= 0", o.rescore_every)
     parse_objectives(o.objectives)
@@ -166,6 +169,7 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "workers": int(o.workers),
         "checkpoint_every_s": float(o.checkpoint_every_s),
         "rescore_every": int(o.rescore_every),
+        "polish_fraction": float(o.polish),
         "gene_names": list(setup.problem.gene_names),
         "versions": outputs.versions(),
         **setup.records,
@@ -254,8 +258,10 @@ def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> N
 # ---- the search ----------------------------------------------------------------------
 def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *, workers: int, quiet: bool) -> int:
     objectives = parse_objectives(run["objectives"])
+    # runs recorded before the polish phase existed resume without it
     settings = loop.Settings(objectives, float(run["power_w"]), int(run["population"]), run["algorithm"],
-                             run["fidelity"], run.get("power_check", "pimsyn"))
+                             run["fidelity"], run.get("power_check", "pimsyn"),
+                             polish_fraction=float(run.get("polish_fraction", 0.0)))
     stop = loop.Stop(run["stop"].get("generations"), run["stop"].get("time_budget_s"))
     every_s = float(run.get("checkpoint_every_s", 0.0))
     rescore_k = int(run.get("rescore_every", 0))
