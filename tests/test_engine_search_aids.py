@@ -213,3 +213,27 @@ def test_stop_in_last_fraction():
     assert not timed.in_last(st, 0.1)
     st.elapsed_s = 90.0
     assert timed.in_last(st, 0.1)
+
+
+def test_stall_counts_the_populations_progress():
+    """The restart counter follows the population's own hypervolume: a fresh population
+    (after a restart) starts a new baseline even when it is far below the archive's best."""
+    def state(best):
+        st = loop.State(0, np.zeros((2, 1), dtype=np.int64), np.array([[-best], [-0.1]]), np.zeros(2), None, [],
+                        None, 0, 0.0, hv_ref=np.array([0.0]), hv_scale=np.array([1.0]))
+        st.extra = extra
+        return st
+
+    extra: dict = {}
+    loop._track_progress(state(2.0))
+    assert extra == {"best_hv": 2.0, "stall": 0}
+    loop._track_progress(state(2.0))
+    loop._track_progress(state(1.5))
+    assert extra["stall"] == 2
+    loop._track_progress(state(3.0))
+    assert extra == {"best_hv": 3.0, "stall": 0}
+    extra.pop("best_hv")  # what a restart does
+    loop._track_progress(state(0.5))
+    assert extra == {"best_hv": 0.5, "stall": 0}
+    loop._track_progress(state(0.6))
+    assert extra["stall"] == 0

@@ -8,7 +8,7 @@ Against premature convergence (a single-objective population collapses onto one 
 setting within seconds), every generation also scores a local-search batch
 (``problem.neighbors`` of the best quarter: ratio, dup, macro and sharing moves at a fixed
 crossbar size and cell / DAC resolution), and after ``Settings.restart_after``
-generations without archive progress the population restarts from
+generations without progress of the population (its hypervolume) it restarts from
 ``problem.initial`` (the archive keeps the bests). With one objective and a ``verify``
 evaluator (the exact cycle model behind an analytic search), designs that would become
 the best are re-scored with it first, so the search cannot settle on a design the fast
@@ -49,8 +49,8 @@ class Settings:
     # Against premature convergence (see step()): a local-search batch of
     # ``local_fraction * population`` neighbours of the best designs every generation
     # (problems with a ``neighbors`` method), and a restart of the population from
-    # ``problem.initial`` after ``restart_after`` generations without archive progress
-    # (0: never). The archive keeps everything found before a restart.
+    # ``problem.initial`` after ``restart_after`` generations in which the population's
+    # hypervolume did not grow (0: never). The archive keeps everything found before a restart.
     local_fraction: float = 1.0
     restart_after: int = 60
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
@@ -73,7 +73,8 @@ class Settings:
         if not 0.0 <= self.local_fraction <= 8.0:
             raise ValueError(f"The 'local_fraction' parameter must be in [0, 8]. Got {self.local_fraction!r} instead.")
         if not 0.0 <= self.polish_fraction <= 1.0:
-            raise ValueError(f"The 'polish_fraction' parameter must be in [0, 1]. Got {self.polish_fraction!r} instead.")
+            raise ValueError(f"The 'polish_fraction' parameter must be in [0, 1]. "
+                             f"Got {self.polish_fraction!r} instead.")
         if self.restart_after < 0:
             raise ValueError(f"The 'restart_after' parameter must be an int >= 0. Got {self.restart_after!r} instead.")
 
@@ -175,7 +176,7 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
     wall = time.perf_counter() - t0
     state.elapsed_s = wall
     row = _log_row(state, batch, settings, wall)
-    _track_progress(state.extra, row)
+    _track_progress(state)
     state.logbook = [row]
     return state, batch
 
@@ -230,6 +231,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         evaluations += len(G)
         extra["restarts"] = int(extra.get("restarts", 0)) + 1
         extra["stall"] = 0
+        extra.pop("best_hv", None)  # the fresh population's own progress counts from here
     n_local = int(round(settings.local_fraction * n))
     if seed_row is not None:
         children = np.asarray(problem.neighbors(G[seed_row][None, :], n + n_local, rng), dtype=np.int64)
@@ -276,7 +278,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
     wall = time.perf_counter() - t0
     new.elapsed_s = state.elapsed_s + wall
     row = _log_row(new, batch, settings, wall)
-    _track_progress(extra, row)
+    _track_progress(new)
     new.logbook.append(row)
     return new, batch
 
@@ -370,15 +372,27 @@ def _archivable(V: np.ndarray, flags: np.ndarray, verify, settings: Settings) ->
     return ok & flags if _verifying(verify, settings) else ok
 
 
-def _track_progress(extra: dict, row: dict) -> None:
-    """Stagnation counter: generations since the archive's hypervolume last grew."""
-    hv = float(row.get("hypervolume", 0.0))
+def _track_progress(state: State) -> None:
+    """Stagnation counter: generations since the population's hypervolume (normalized as the
+    archive's) last grew. The population's, not the archive's: after a restart the fresh
+    population needs hundreds of generations to climb back to the archive's best, and a
+    counter on the archive would restart it every ``restart_after`` generations, long
+    before it reaches the top of its basin."""
+    extra = state.extra
+    hv = _population_hv(state)
     best = extra.get("best_hv")
     if best is None or hv > float(best) * (1.0 + 1e-12) + 1e-300:
         extra["best_hv"] = hv
         extra["stall"] = 0
     else:
         extra["stall"] = int(extra.get("stall", 0)) + 1
+
+
+def _population_hv(state: State) -> float:
+    feasible = state.violation <= 0
+    if state.hv_ref is None or not feasible.any():
+        return 0.0
+    return hypervolume(normalized_gain(state.objectives[feasible], state.hv_ref, state.hv_scale))
 
 
 def _local_batch(problem: Problem, G: np.ndarray, F: np.ndarray, V: np.ndarray, n: int,
