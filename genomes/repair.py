@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from genomes.layout import DAC_RES, MACRO_SIZE, MAX_MACROS, RATIO, RRAM_RES, XBAR, GenomeLayout
+from genomes.repair_kernels import rescale_rows, share_rows, snap_rows, top_up_rows
 
 _CANDIDATES = np.arange(1, MAX_MACROS + 1, dtype=np.int64)
 _CANDIDATES32 = _CANDIDATES.astype(np.int32)
@@ -101,10 +102,6 @@ def _can_add(dup, dmax, sets, room) -> np.ndarray:
     return (dup < dmax) & (sets <= room[:, None])
 
 
-def _scaled(dup, f, dmax):
-    return np.clip(np.floor(dup * f[:, None]), 1, dmax).astype(np.int64)
-
-
 def _rescale(dup, dmax, sets, target) -> np.ndarray:
     """clip(floor(dup * f), 1, dmax) with the largest f whose crossbars stay <= target.
 
@@ -112,15 +109,7 @@ def _rescale(dup, dmax, sets, target) -> np.ndarray:
     so the bisection invariant U(f_lo) <= target < U(f_hi) holds from the start (or the
     all-max vector already fits and is the answer).
     """
-    f_lo = np.zeros(len(dup))
-    f_hi = (dmax / dup).max(axis=1) + 1.0  # every layer at its max
-    full = (_scaled(dup, f_hi, dmax) * sets).sum(axis=1) <= target
-    for _ in range(_BISECT_STEPS):
-        mid = 0.5 * (f_lo + f_hi)
-        ok = (_scaled(dup, mid, dmax) * sets).sum(axis=1) <= target
-        f_lo = np.where(ok, mid, f_lo)
-        f_hi = np.where(ok, f_hi, mid)
-    return _scaled(dup, np.where(full, f_hi, f_lo), dmax)
+    return rescale_rows(dup, dmax, sets, np.asarray(target, dtype=np.int64), _BISECT_STEPS)
 
 
 def _top_up(dup, dmax, sets, lo, hi) -> np.ndarray:
@@ -128,20 +117,7 @@ def _top_up(dup, dmax, sets, lo, hi) -> np.ndarray:
     set that still fits takes as many copies as reach lo (or as fit). A layer that cannot
     take the copies it needs never fits again later (U only grows), so this ends within
     n_conv rounds."""
-    rows = np.arange(len(dup))
-    for _ in range(dup.shape[1] + 1):
-        used = (dup * sets).sum(axis=1)
-        fits = _can_add(dup, dmax, sets, hi - used)
-        active = (used < lo) & fits.any(axis=1)
-        if not active.any():
-            break
-        l = np.argmax(np.where(fits, sets, -1), axis=1)
-        s = sets[rows, l]
-        want = np.ceil((lo - used) / s)
-        room = np.floor((hi - used) / s)
-        k = np.minimum(dmax[rows, l] - dup[rows, l], np.maximum(1, np.minimum(want, room))).astype(np.int64)
-        dup[rows, l] += np.where(active, k, 0)
-    return dup
+    return top_up_rows(dup, dmax, sets, np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
 
 
 # ---- stage 4 -------------------------------------------------------------------------
@@ -166,14 +142,7 @@ def candidate_mask(lim: np.ndarray) -> np.ndarray:
 
 def snap_macros(layout: GenomeLayout, m: np.ndarray, lim: np.ndarray) -> np.ndarray:
     """Each own count to the nearest valid specified count (ties: the smaller)."""
-    out = m.copy()
-    bad = (m < 1) | (m > MAX_MACROS) | (lim % np.maximum(m, 1) != 0)
-    for i in range(layout.n_mvm):
-        b = np.flatnonzero(bad[:, i])  # valid counts stay: repair of legal genomes is cheap
-        if len(b):
-            dist = np.where(candidate_mask(lim[b, i]), np.abs(_CANDIDATES[None, :] - m[b, i, None]), MAX_MACROS + 1)
-            out[b, i] = _CANDIDATES[np.argmin(dist, axis=1)]
-    return out
+    return snap_rows(np.ascontiguousarray(m, dtype=np.int64), np.ascontiguousarray(lim, dtype=np.int64), MAX_MACROS)
 
 
 def unified_counts(layout: GenomeLayout, lim: np.ndarray, x, r) -> np.ndarray:
@@ -207,25 +176,9 @@ def usable_sizes(layout: GenomeLayout, counts: np.ndarray, x, r) -> np.ndarray:
 
 
 # ---- stage 5 -------------------------------------------------------------------------
-def share_ok(m, lim, i, p) -> np.ndarray:
-    """Pair limit m_i + m_p <= min(lim_i, lim_p) for partner gene positions p [B] (p >= 0)."""
-    rows = np.arange(len(m))
-    pc = np.maximum(p, 0)
-    return m[:, i] + m[rows, pc] <= np.minimum(lim[:, i], lim[rows, pc])
-
-
 def repair_share(layout: GenomeLayout, share: np.ndarray, m: np.ndarray, lim: np.ndarray) -> np.ndarray:
     """Partners [B, n_mvm] obeying rule (b): earlier, unshared, pairs only, within the limit."""
-    share = share.copy()
     if not layout.allow_sharing:
-        share[:] = -1
-        return share
-    rows = np.arange(len(share))
-    taken = np.zeros(share.shape, dtype=bool)  # layer already has a sharer
-    for i in range(layout.n_mvm):
-        p = share[:, i]
-        pc = np.clip(p, 0, layout.n_mvm - 1)
-        ok = (p >= 0) & (p < i) & (share[rows, pc] == -1) & ~taken[rows, pc] & share_ok(m, lim, i, p)
-        share[:, i] = np.where(ok, p, -1)
-        taken[rows[ok], pc[ok]] = True
-    return share
+        return np.full(share.shape, -1, dtype=np.int64)
+    return share_rows(np.ascontiguousarray(share, dtype=np.int64), np.ascontiguousarray(m, dtype=np.int64),
+                      np.ascontiguousarray(lim, dtype=np.int64))
