@@ -429,25 +429,25 @@ def _time_at(tv, samp_c, o, so, m, c):
 
 
 @numba.njit(**_JIT)
-def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties):
-    """First step >= x at which a bit chain may start on an ADC shared with a layer whose
+def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties, ptr):
+    """(first step >= x at which a bit chain may start on an ADC shared with a layer whose
     chains (B steps each) start at the sampled times tadc[o:o+m] (interpolated between
-    samples). A running chain (bit > 0) wins against a new one; two new chains tie and the
-    earlier layer wins (MODEL.md §8.6)."""
+    samples), updated pointer). A running chain (bit > 0) wins against a new one; two new
+    chains tie and the earlier layer wins (MODEL.md §8.6).
+
+    ``ptr`` is the partner sample found by the previous call for the same layer: a layer's
+    ADC starts grow with its blocks, so the query never moves back and a forward walk finds
+    the latest partner sample at or below it (what a bisection would find; 0 to start)."""
     if m == 0:
-        return x
+        return x, ptr
     s = x
     for _ in range(4 * m + 8):
         q = s - 0.5 if we_win_ties else s
         if tadc[o] > q:
-            return s
-        lo, hi = 0, m - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if tadc[o + mid] <= q:
-                lo = mid
-            else:
-                hi = mid - 1
+            return s, ptr
+        while ptr + 1 < m and tadc[o + ptr + 1] <= q:
+            ptr += 1
+        lo = ptr
         t_a = tadc[o + lo]
         slope = 0.0
         if lo + 1 < m:
@@ -456,12 +456,12 @@ def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties):
         else:
             latest = t_a
         if latest <= s - B:
-            return s
+            return s, ptr
         if lo + 1 < m and slope <= B + 1e-9 and not we_win_ties:
             s = tadc[o + lo + 1] + B  # back-to-back chains win every tie: wait for the segment's end
         else:
             s = latest + B
-    return s
+    return s, ptr
 
 
 @numba.njit(inline="always", **_JIT)
@@ -615,6 +615,8 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             sl_ = sharer[b, l] if use_prev else -1
             sl_o = lay_off[b, sl_] if sl_ >= 0 else 0
             sl_m = (lay_off[b, sl_ + 1] - sl_o) if sl_ >= 0 else 0
+            ptr_pl = 0
+            ptr_sl = 0
             # positions of the ops whose times are kept (each occurs at most once per op list)
             p_ld, p_st, p_adc, p_tran = -1, -1, -1, -1
             for k in range(K):
@@ -653,9 +655,9 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         v = max(v, tk[k] + gap * dcb[k])
                     if k == p_adc:
                         if pl_ >= 0:
-                            v = _adc_free(ta, samp_c, pl_o - tb, pl_o, pl_m, v, float(B), False)
+                            v, ptr_pl = _adc_free(ta, samp_c, pl_o - tb, pl_o, pl_m, v, float(B), False, ptr_pl)
                         if sl_ >= 0:
-                            v = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), True)
+                            v, ptr_sl = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), True, ptr_sl)
                     tk[k] = v
                 if p_ld >= 0:
                     tld[o - base + j] = tk[p_ld]
