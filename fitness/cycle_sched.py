@@ -161,6 +161,17 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
                 slot_k[slot_off[l] + op_off[l, k] + b] = k
                 slot_b[slot_off[l] + op_off[l, k] + b] = b
     n_nodes = base[n_layer]
+    # layer and block of every node: every node is decoded twice (released, then started),
+    # and a table read is cheaper than a bisection over the layers plus an integer division
+    node_l = np.empty(n_nodes, dtype=np.int32)
+    node_c = np.empty(n_nodes, dtype=np.int32)
+    for l in range(n_layer):
+        v = base[l]
+        for c in range(n_blocks[l]):
+            for _ in range(stride[l]):
+                node_l[v] = l
+                node_c[v] = c
+                v += 1
 
     # ---- parent counts ----------------------------------------------------------------
     pending = np.empty(n_nodes, dtype=np.int64)
@@ -255,10 +266,9 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
                     act[n_act] = x
                     n_act += 1
                 continue
-            l = _layer_of(base, u)
-            rel = u - base[l]
-            c = rel // stride[l]
-            pos = rel - c * stride[l]
+            l = node_l[u]
+            c = node_c[u]
+            pos = u - base[l] - c * stride[l]
             k = slot_k[slot_off[l] + pos]
             b = slot_b[slot_off[l] + pos]
             t_u = te[u]
@@ -310,10 +320,9 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
         for i in range(n_act):
             w = act[i]
             removed[i] = False
-            l = _layer_of(base, w)
-            rel = w - base[l]
-            c = rel // stride[l]
-            pos = rel - c * stride[l]
+            l = node_l[w]
+            c = node_c[w]
+            pos = w - base[l] - c * stride[l]
             k = slot_k[slot_off[l] + pos]
             op = op_code[l, k]
             if op == TRAN or op == MRG:
