@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -14,16 +13,6 @@ import numpy as np
 import pandas as pd
 
 FIDELITIES = ("analytic", "cycle")
-
-try:  # one-line "evo-pimsyn: warning: ..." in the CLI
-    from evo_pimsyn.messages import InputWarning as _WarningBase
-except ImportError:  # pragma: no cover
-    _WarningBase = UserWarning
-
-
-class FidelityWarning(_WarningBase):
-    """The requested evaluator fidelity is not available; another one is used."""
-
 
 class Problem(Protocol):
     n_genes: int
@@ -134,66 +123,7 @@ class PimProblem:
         return flatten_records(self.decode(G).to_records())
 
     def architecture(self, g: np.ndarray) -> dict:
-        """PIMSYN's output-file format for one genome (``fitness.evaluate.architecture``;
-        until that exists, the global fields and per-layer partitioning without the
-        per-layer component counts)."""
-        batch = self.decode(np.asarray(g, dtype=np.int64)[None, :])
-        try:
-            from fitness.evaluate import architecture
-        except ImportError:
-            architecture = None
-        if architecture is not None:
-            return architecture(self.network, self.hardware, batch)
-        from fitness.evaluate import evaluate
+        """PIMSYN's output-file format for one genome (``fitness.evaluate.architecture``)."""
+        from fitness.evaluate import architecture
 
-        row = evaluate(self.network, self.hardware, batch, fidelity="cycle").iloc[0]
-        from genomes.layout import RRAM_RES, XBAR
-
-        sets = self.layout.sets[int(g[XBAR]), int(g[RRAM_RES])]
-        return fallback_architecture(self.network, batch.to_records()[0], row, sets)
-
-    def resolve_fidelity(self, requested: str, probe: np.ndarray) -> str:
-        """``analytic`` falls back to ``cycle`` (with a warning) while the analytic
-        evaluator is not implemented."""
-        if requested != "analytic":
-            return requested
-        try:
-            score_designs(self.network, self.hardware, self.layout, "analytic", probe[:1])
-        except NotImplementedError:
-            warnings.warn("the analytic evaluator is not available yet; searching with fidelity 'cycle'",
-                          FidelityWarning, stacklevel=2)
-            return "cycle"
-        return "analytic"
-
-
-def fallback_architecture(network, record: dict, row, sets) -> dict:
-    """The PIMSYN output fields we can fill without the allocation details: globals,
-    per MVM layer duplication / macro_num / macro_sharing (partner layer name or "None")
-    and macro_size, here ceil(dup * crossbars per copy / macro_num) (our estimate; PIMSYN
-    normalizes its macro_size in a way its output does not document)."""
-    out: dict = {
-        "rram_ratio": record["rram_ratio"],
-        "rram_res": record["rram_res"],
-        "xbar_size": record["xbar_size"],
-        "power_efficiency": float(row["efficiency_gops_w"]),
-        "dac_res": record["dac_res"],
-        "adc_res": int(row["adc_res"]) if "adc_res" in row else None,
-        "macro_h": int(row["macro_rows"]) if "macro_rows" in row else None,
-        "macro_w": int(row["macro_cols"]) if "macro_cols" in row else None,
-        "spm_capacity": int(row["memory_capacity_kb"]) if "memory_capacity_kb" in row else None,
-    }
-    mvm = [int(i) for i in network.mvm_indices]
-    n_conv = len(network.conv_indices)
-    for pos, layer_index in enumerate(mvm):
-        layer = network.layers[layer_index]
-        partner = record["macro_share"][pos]
-        entry = {
-            "duplication": record["dup"][pos] if pos < n_conv else 1,
-            "macro_num": record["macro_num"][pos],
-            "macro_sharing": "None" if partner is None else network.layers[mvm[partner]].name,
-        }
-        dup = record["dup"][pos] if pos < n_conv else 1
-        entry["macro_size"] = -(-int(dup) * int(sets[pos]) // max(1, int(record["macro_num"][pos])))
-        out[layer.name] = entry
-    out["_note"] = "partial: per-layer component counts need fitness.evaluate.architecture"
-    return {k: v for k, v in out.items() if v is not None}
+        return architecture(self.network, self.hardware, self.decode(np.asarray(g, dtype=np.int64)[None, :]))

@@ -142,9 +142,6 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
                          f"or choose another --out")
     setup = prepare(o.problem, o.model, o.config, o.power_w, o.macro_setting, o.macro_reuse)
     fidelity = o.fidelity
-    if hasattr(setup.problem, "resolve_fidelity"):
-        probe = setup.problem.initial(1, np.random.default_rng(o.seed))
-        fidelity = setup.problem.resolve_fidelity(o.fidelity, probe)
     search = {
         **setup.identity,
         "problem": o.problem,
@@ -163,7 +160,6 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "version": outputs.RUN_VERSION,
         "command": list(argv) if argv is not None else None,
         **search,
-        "fidelity_requested": o.fidelity,
         "config_hash": outputs.canonical_hash({k: search[k] for k in SEARCH_KEYS}),
         "stop": {"generations": generations, "time_budget_s": o.time_budget_s},
         "workers": int(o.workers),
