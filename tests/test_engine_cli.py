@@ -194,3 +194,22 @@ def test_polish_option(tmp_path):
                           "--out", str(tmp_path / "bad")))
     assert res.returncode == 2 and "--polish" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "bad").exists()
+
+
+def test_checkpoint_every_option(tmp_path):
+    """--checkpoint-every: auto by default, 0 (every generation) or a duration, recorded in
+    run.json; a run ends with its last generation checkpointed whatever the cadence; a bad
+    value is a one-line error."""
+    from evo_pimsyn.engine import checkpoint as ckpt
+
+    for value, recorded in ((None, "auto"), ("0", 0.0), ("10m", 600.0)):
+        out = tmp_path / f"c{value}"
+        extra = [] if value is None else ["--checkpoint-every", value]
+        res = h.run(h.cli_cmd("run", "--model", "zoo:lenet5", "--power", "10", "--population", "8", "--generations",
+                              "4", *extra, "--out", str(out), "--quiet"))
+        assert res.returncode == 0, res.stderr
+        assert json.loads((out / "run.json").read_text())["checkpoint_every_s"] == recorded
+        assert ckpt.load(out / "checkpoints").state.generation == 4
+    res = h.run(h.cli_cmd("run", "--model", "zoo:lenet5", "--power", "10", "--checkpoint-every", "often",
+                          "--out", str(tmp_path / "bad")))
+    assert res.returncode == 2 and "--checkpoint-every" in res.stderr.strip().splitlines()[-1]

@@ -332,3 +332,41 @@ def test_survival_prefers_distinct_genomes():
     assert sV.tolist() == [0, 3, 0, 3, 0] and np.isinf(sF[[1, 3]]).all()
     assert nsga.select_nsga2(sF, sV, 3).tolist() == [0, 2, 4]
     assert F[1, 0] == 0.0  # the caller's arrays are untouched
+
+
+def test_checkpoint_cadence_auto_bounds_write_time():
+    from evo_pimsyn.engine.cadence import AUTO, AUTO_GAP, Cadence
+
+    c = Cadence.from_setting(AUTO, now=100.0)
+    assert c.due(100.0)  # the first generation is written at once
+    # generations of 0.1 s, writes whose cost grows with the log (0.05 ms per generation so far)
+    now, spent, written = 100.0, 0.0, 0
+    for gen in range(20000):
+        now += 0.1
+        if c.due(now):
+            cost = 5e-5 * gen
+            c.wrote(now, now + cost)
+            now += cost
+            spent += cost
+            written += 1
+    assert spent / (now - 100.0) <= 1.0 / (AUTO_GAP + 1) + 1e-9
+    assert written < 20000 / 10  # quadratic writing avoided
+    # while writes are cheap against a generation, every generation is written
+    c = Cadence.from_setting(AUTO, now=0.0)
+    now = 0.0
+    for _ in range(50):
+        now += 0.1
+        assert c.due(now)
+        c.wrote(now, now + 0.001)
+        now += 0.001
+
+
+def test_checkpoint_cadence_fixed():
+    from evo_pimsyn.engine.cadence import Cadence
+
+    every = Cadence.from_setting(0.0, now=5.0)
+    assert every.due(5.0) and every.due(5.001)
+    c = Cadence.from_setting(30, now=0.0)
+    assert not c.due(29.9) and c.due(30.0)
+    c.wrote(30.0, 31.0)
+    assert not c.due(60.9) and c.due(61.0)

@@ -218,7 +218,7 @@ FULL_DISK = (
     "ckpt.save = save\n"
     "try:\n"
     "    sys.exit(start(RunOptions(model='toy', power_w=49.0, problem='toy', population=16, generations=6,\n"
-    "                              seed=3, out=sys.argv[1], quiet=True)))\n"
+    "                              seed=3, out=sys.argv[1], quiet=True, checkpoint_every_s=0)))\n"
     "except InputError as exc:\n"
     "    print(f'evo-pimsyn: error: {exc}', file=sys.stderr)\n"
     "    sys.exit(2)\n"

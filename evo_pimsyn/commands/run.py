@@ -51,6 +51,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a duration such as 90s, 10m or 1h30m, got {text!r}") from exc
 
 
+def _cadence(text: str) -> float | str:
+    word = text.strip().lower()
+    if word == "auto":
+        return "auto"
+    return 0.0 if word == "0" else _duration(text)
+
+
 def add_stop_arguments(p: argparse.ArgumentParser) -> None:
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--generations", type=_int_at_least(0), metavar="N",
@@ -103,8 +110,10 @@ def add_parser(subparsers) -> None:
                    help="single objective: spend the last FRACTION of the generations or time budget polishing "
                         "the best design (its neighbours ranked by the search fidelity, the best of them "
                         "checked with the cycle evaluator); 0 turns it off (default 0.1)")
-    p.add_argument("--checkpoint-every", type=_duration, default=0.0, metavar="DURATION",
-                   help="checkpoint at most this often (default: every generation)")
+    p.add_argument("--checkpoint-every", type=_cadence, default="auto", metavar="DURATION",
+                   help="checkpoint (and rewrite generations.csv) at most this often; 0: every generation; "
+                        "auto (default): every generation while that is cheap, then as often as keeps "
+                        "checkpoints under 5%% of the run's time")
     p.add_argument("--rescore-every", type=_int_at_least(0), default=0, metavar="K",
                    help="every K generations also write archive/gen-NNNNNN.csv re-scored with the cycle evaluator")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/MODEL-POWERW-seedS)")

@@ -26,6 +26,7 @@ import pandas as pd
 from evo_pimsyn.engine import backends
 from evo_pimsyn.engine import checkpoint as ckpt
 from evo_pimsyn.engine import loop, outputs
+from evo_pimsyn.engine.cadence import AUTO, Cadence
 from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import POWER_CHECKS, apply_power_check, objective_names, parse_objectives
 from evo_pimsyn.engine.problem import FIDELITIES
@@ -60,7 +61,7 @@ class RunOptions:
     macro_reuse: bool = True
     fidelity: str = "analytic"
     power_check: str = "pimsyn"
-    checkpoint_every_s: float = 0.0
+    checkpoint_every_s: float | str = AUTO  # seconds between checkpoints (0: every generation) or "auto"
     rescore_every: int = 0
     polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
     out: str | None = None
@@ -100,8 +101,9 @@ def validate(o: RunOptions) -> None:
         raise _param_error("power-check", f"one of {', '.join(POWER_CHECKS)}", o.power_check)
     if o.fidelity not in FIDELITIES:
         raise _param_error("fidelity", f"one of {', '.join(FIDELITIES)}", o.fidelity)
-    if not isinstance(o.checkpoint_every_s, (int, float)) or o.checkpoint_every_s < 0:
-        raise _param_error("checkpoint-every", "a duration >= 0", o.checkpoint_every_s)
+    if o.checkpoint_every_s != AUTO and (not isinstance(o.checkpoint_every_s, (int, float))
+                                        or isinstance(o.checkpoint_every_s, bool) or o.checkpoint_every_s < 0):
+        raise _param_error("checkpoint-every", f"a duration >= 0 or {AUTO!r}", o.checkpoint_every_s)
     if not isinstance(o.polish, (int, float)) or isinstance(o.polish, bool) or not 0.0 <= o.polish <= 1.0:
         raise _param_error("polish", "a fraction in [0, 1]", o.polish)
     if not _is_int(o.rescore_every) or o.rescore_every < 0:
@@ -163,7 +165,7 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "config_hash": outputs.canonical_hash({k: search[k] for k in SEARCH_KEYS}),
         "stop": {"generations": generations, "time_budget_s": o.time_budget_s},
         "workers": int(o.workers),
-        "checkpoint_every_s": float(o.checkpoint_every_s),
+        "checkpoint_every_s": AUTO if o.checkpoint_every_s == AUTO else float(o.checkpoint_every_s),
         "rescore_every": int(o.rescore_every),
         "polish_fraction": float(o.polish),
         "gene_names": list(setup.problem.gene_names),
@@ -259,11 +261,11 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
                              run["fidelity"], run.get("power_check", "pimsyn"),
                              polish_fraction=float(run.get("polish_fraction", 0.0)))
     stop = loop.Stop(run["stop"].get("generations"), run["stop"].get("time_budget_s"))
-    every_s = float(run.get("checkpoint_every_s", 0.0))
+    cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
     rescore_k = int(run.get("rescore_every", 0))
     cdir = run_dir / CHECKPOINT_DIR
     meta = {"config_hash": run["config_hash"], "model_hash": run["model_hash"]}
-    saved = {"generation": state.generation if state is not None else -1, "t": time.monotonic()}
+    saved = {"generation": state.generation if state is not None else -1}
     eff_col = "best_efficiency_gops_w" if "efficiency" in run["objectives"] else None
     progress = Progress(generations=stop.generations, time_budget_s=stop.time_budget_s,
                         start_generation=state.generation if state is not None else 0, quiet=quiet,
@@ -281,15 +283,15 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
 
     def save(st: loop.State) -> None:
         ckpt.save(cdir, st, **meta)
-        saved.update(generation=st.generation, t=time.monotonic())
+        saved.update(generation=st.generation)
 
     def on_generation(st: loop.State, batch) -> None:
-        # With a checkpoint cadence, generations.csv is rewritten with the checkpoint only:
-        # both grow with the run, and writing them every generation of a fast search costs
-        # more than the search (quadratic in the generations).
-        if every_s <= 0 or time.monotonic() - saved["t"] >= every_s:
+        # generations.csv is rewritten with the checkpoint only (engine/cadence.py)
+        t0 = time.monotonic()
+        if cadence.due(t0):
             outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(st.logbook))
             save(st)
+            cadence.wrote(t0, time.monotonic())
         if rescore_k and st.generation % rescore_k == 0:
             (run_dir / "archive").mkdir(exist_ok=True)
             front = _front_frame(setup, st, settings, workers)
