@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from genomes.layout import DAC_RES, GLOBAL_NAMES, MACRO_SIZE, N_GLOBAL, RATIO, RRAM_RES, XBAR, GenomeLayout
-from genomes.repair import _CANDIDATES, candidate_mask, dup_window, limits, repair, unified_counts, usable_sizes
+from genomes.layout import DAC_RES, GLOBAL_NAMES, MACRO_SIZE, MAX_MACROS, N_GLOBAL, RATIO, RRAM_RES, XBAR, GenomeLayout
+from genomes.repair import dup_window, limits, repair, unified_counts, usable_sizes
+from genomes.repair_kernels import neighbour_counts
 
 
 def _pick(rng: np.random.Generator, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,15 +128,11 @@ def _macro_move(layout: GenomeLayout, G, rng, p_macro) -> None:
         rows = rng.uniform(size=n) < p_macro
         if not rows.any():
             continue
-        cand = candidate_mask(lim[rows, i])
-        mi = m[rows, i][:, None]
-        c = _CANDIDATES[None, :]
-        up = np.where(cand & (c > mi), c, np.iinfo(np.int64).max).min(axis=1)
-        down = np.where(cand & (c < mi), c, 0).max(axis=1)
+        mi = m[rows, i]
+        up, down = neighbour_counts(lim[rows, i], mi, MAX_MACROS)
         go_up = rng.uniform(size=len(up)) < 0.5
-        has_up, has_down = up < np.iinfo(np.int64).max, down > 0
-        new = np.where((go_up & has_up) | ~has_down, np.where(has_up, up, mi[:, 0]), down)
-        m[rows, i] = new
+        has_up, has_down = up <= MAX_MACROS, down > 0
+        m[rows, i] = np.where((go_up & has_up) | ~has_down, np.where(has_up, up, mi), down)
     G[:, layout.macro_slice] = m
 
 

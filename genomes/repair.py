@@ -42,8 +42,6 @@ import numpy as np
 from genomes.layout import DAC_RES, MACRO_SIZE, MAX_MACROS, RATIO, RRAM_RES, XBAR, GenomeLayout
 from genomes.repair_kernels import rescale_rows, share_rows, snap_rows, top_up_rows
 
-_CANDIDATES = np.arange(1, MAX_MACROS + 1, dtype=np.int64)
-_CANDIDATES32 = _CANDIDATES.astype(np.int32)
 _BISECT_STEPS = 64
 
 
@@ -129,19 +127,11 @@ def limits(layout: GenomeLayout, dup: np.ndarray, x) -> np.ndarray:
     return full * layout.row_blocks[x]
 
 
-def candidate_mask(lim: np.ndarray) -> np.ndarray:
-    """[B, 999] bool: count c = column + 1 is a valid specified macro count for limit lim.
-
-    {u*v : u | iota, v | dup} equals the divisors of iota*dup: for c | iota*dup take
-    u = gcd(c, iota); c/u is coprime to iota/u, so it divides dup.
-    """
-    if lim.size and lim.max() < 2**31:  # int32 modulo is about twice as fast
-        return (lim.astype(np.int32)[:, None] % _CANDIDATES32[None, :]) == 0
-    return (lim[:, None] % _CANDIDATES[None, :]) == 0
-
-
 def snap_macros(layout: GenomeLayout, m: np.ndarray, lim: np.ndarray) -> np.ndarray:
-    """Each own count to the nearest valid specified count (ties: the smaller)."""
+    """Each own count to the nearest valid specified count (ties: the smaller). The valid
+    counts are the divisors of lim below 1000: {u*v : u | iota, v | dup} equals the divisors
+    of iota*dup (for c | iota*dup take u = gcd(c, iota); c/u is coprime to iota/u, so it
+    divides dup)."""
     return snap_rows(np.ascontiguousarray(m, dtype=np.int64), np.ascontiguousarray(lim, dtype=np.int64), MAX_MACROS)
 
 

@@ -136,3 +136,24 @@ def share_rows(share, m, lim):
             else:
                 out[b, i] = -1
     return out
+
+
+@numba.njit(**_JIT)
+def neighbour_counts(lim, m, max_count):
+    """Per element, the next larger and the next smaller count in 1..max_count that divides
+    its limit (``max_count + 1`` above, 0 below where there is none): the specified macro
+    counts a macro move steps to."""
+    n = lim.shape[0]
+    up = np.empty(n, dtype=np.int64)
+    down = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        up[i] = max_count + 1
+        for c in range(m[i] + 1, max_count + 1):
+            if lim[i] % c == 0:
+                up[i] = c
+                break
+        for c in range(min(m[i] - 1, max_count), 0, -1):
+            if lim[i] % c == 0:
+                down[i] = c
+                break
+    return up, down

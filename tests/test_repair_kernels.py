@@ -115,3 +115,20 @@ def test_share_equals_the_vectorized_rule(seed):
     m = rng.integers(1, 30, size=(b, n))
     lim = rng.integers(1, 60, size=(b, n))
     assert np.array_equal(share_rows(share, m, lim), ref_share(share, m, lim))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_neighbour_counts_equal_the_divisor_scan(seed):
+    from genomes.repair_kernels import neighbour_counts
+
+    rng = np.random.default_rng(seed)
+    lim = rng.integers(1, 3000, size=600) * rng.integers(1, 5, size=600)
+    m = np.minimum(rng.integers(1, MAX + 1, size=600), np.maximum(lim, 1))
+    m[::4] = 1
+    m[1::4] = MAX
+    up, down = neighbour_counts(lim, m, MAX)
+    mask = (lim[:, None] % CANDIDATES[None, :]) == 0
+    c = CANDIDATES[None, :]
+    ref_up = np.where(mask & (c > m[:, None]), c, MAX + 1).min(axis=1)
+    ref_down = np.where(mask & (c < m[:, None]), c, 0).max(axis=1)
+    assert np.array_equal(up, ref_up) and np.array_equal(down, ref_down)
