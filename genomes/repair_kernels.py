@@ -3,9 +3,9 @@
 The GA repairs small batches (a population's children, several times per generation), where
 numpy's per-call overhead, not the arithmetic, sets the cost: a vectorized stage that loops
 over layers or bisection steps pays tens of microseconds per numpy call whatever the batch.
-These kernels do the same arithmetic row by row (same float expressions, same tie rules), so
-they return exactly what the vectorized definitions in ``repair`` return; the tests compare
-both on random matrices.
+These kernels do the same arithmetic row by row (same float expressions, same tie rules) as
+the vectorized forms repair used before them; tests/test_repair_kernels.py keeps those forms
+and compares both on random matrices.
 """
 
 from __future__ import annotations
@@ -19,16 +19,22 @@ _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
 
 
 @numba.njit(inline="always", **_JIT)
+def _scaled(d, f, d_max):
+    """clip(floor(d * f), 1, d_max) of one layer."""
+    v = math.floor(d * f)
+    if v < 1.0:
+        v = 1.0
+    if v > d_max:
+        v = float(d_max)
+    return np.int64(v)
+
+
+@numba.njit(inline="always", **_JIT)
 def _scaled_used(dup, f, dmax, sets, b):
     """Crossbars of row b after clip(floor(dup * f), 1, dmax)."""
     used = 0
     for l in range(dup.shape[1]):
-        v = math.floor(dup[b, l] * f)
-        if v < 1.0:
-            v = 1.0
-        if v > dmax[b, l]:
-            v = float(dmax[b, l])
-        used += np.int64(v) * sets[b, l]
+        used += _scaled(dup[b, l], f, dmax[b, l]) * sets[b, l]
     return used
 
 
@@ -55,12 +61,7 @@ def rescale_rows(dup, dmax, sets, target, steps):
                 f_hi = mid
         f = f_hi if full else f_lo
         for l in range(nl):
-            v = math.floor(dup[b, l] * f)
-            if v < 1.0:
-                v = 1.0
-            if v > dmax[b, l]:
-                v = float(dmax[b, l])
-            out[b, l] = np.int64(v)
+            out[b, l] = _scaled(dup[b, l], f, dmax[b, l])
     return out
 
 
