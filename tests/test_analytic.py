@@ -195,6 +195,37 @@ def test_memoized_samples_equal_direct_build(reference_dir, hw, name):
 
 
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_settled_buffer_scan_keeps_every_capacity(reference_dir, hw, name, monkeypatch):
+    """The buffer scan that stops once the capacity is settled: elements at most the full
+    scan's max, the same capacity for every design, and the same table end to end."""
+    import fitness.analytic.evaluate as analytic_evaluate
+
+    net = _net(reference_dir, name)
+    batch = _designs(net, hw, 400, seed=21, share_prob=0.3)
+    ana = prepare_analytic(net, hw, batch)
+    idx = np.flatnonzero(ana.status == "ok")
+    assert len(idx) >= 100
+    rng = np.random.default_rng(5)
+    shape = (len(idx), len(net))
+    kt, kl, ks, km = (rng.integers(1, 6, shape) for _ in range(4))
+    args = (net, ana.samples, idx, ana.op_code, ana.n_ops, ana.bits, ana.dup, ana.blocks, ana.prov, ana.cons,
+            kt, kl, ks, km, ana.macros.partner)
+    full = run_recurrence(*args).elements
+    settled = run_recurrence(*args, capacity_scale=hw.data_res / 8).elements
+    assert (settled <= full).all()
+    assert (settled < full).any()  # the shortcut is taken
+    np.testing.assert_array_equal(capacities_kb(settled, hw.data_res)[0], capacities_kb(full, hw.data_res)[0])
+
+    table = evaluate_analytic(net, hw, batch)
+
+    def full_scan(*a, **k):
+        return run_recurrence(*a, **{**k, "capacity_scale": 0.0})
+
+    monkeypatch.setattr(analytic_evaluate, "run_recurrence", full_scan)
+    pd.testing.assert_frame_equal(evaluate_analytic(net, hw, batch), table)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
 def test_hops_kernel_equals_vectorized(reference_dir, hw, name):
     """The numba hops kernel equals the numpy reference, refused layouts included."""
     from fitness.analytic.layout import hops_vectorized

@@ -39,7 +39,9 @@ Two numba kernels loop over the designs (no Python work per design):
 * :func:`run_recurrence` (once per fixed-point round): steps, per-layer timing summaries,
   the shared-ADC pair delay and the buffer need. The buffer need is a max over layers of
   inbuf + outbuf with outbuf <= dup x n x C; layers are visited by decreasing bound and
-  the rest skipped once none can raise the max (same result, bit for bit).
+  the rest skipped once none can raise the max (same result, bit for bit); with a
+  ``capacity_scale`` the scan also stops once no layer can change the memory capacity
+  the max asks for (the need is used only through it: same capacity, same results).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import numba
 import numpy as np
 
 from fitness.depcb import cdiv, depend_block, depend_pixel, pixel_range
+from fitness.memory import BUFFER_SLACK
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
 
 _BIT = BIT_LEVEL.copy()
@@ -523,10 +526,31 @@ def _slope(tv, samp_c, t, s):
     return (tv[t + 1] - tv[t]) / (samp_c[s + 1] - samp_c[s])
 
 
+@numba.njit(inline="always", **_JIT)
+def _capacity_exponent(e, scale):
+    """log2 of the capacity that the buffer need e (elements) asks for, as
+    :func:`fitness.memory.capacities_kb` computes it (a large negative number for no need)."""
+    need = np.ceil(e * scale)
+    if need <= 0.0:
+        return -1.0e9
+    return np.ceil(np.log2(need * BUFFER_SLACK))
+
+
+@numba.njit(inline="always", **_JIT)
+def _same_capacity(lo, hi, scale):
+    """Whether every buffer need in [lo, hi] gives the same capacity. The fixed point uses
+    the need only through its capacity, so a max over layers may stop once the rest cannot
+    leave the capacity of the max so far. The margins keep the test on the safe side of a
+    bin edge whatever the rounding of log2 here and in numpy."""
+    if scale <= 0.0 or lo <= 0.0:
+        return False
+    return _capacity_exponent(hi * (1.0 + 1e-9), scale) <= _capacity_exponent(lo * (1.0 - 1e-9), scale)
+
+
 @numba.njit(**_JIT)
 def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_idx, cons_ptr, cons_idx,
          c_out, dup, n, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, win_bonus, inbuf, bit_level, partner, sharer,
-         tadc, prev_tadc, use_prev, do_buf, geo, ev_stride):
+         tadc, prev_tadc, use_prev, do_buf, geo, ev_stride, cap_scale):
     nd = idx.shape[0]
     n_layer = op_code.shape[1]
     kmax = op_code.shape[2]
@@ -721,6 +745,11 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             pl = order[oi]
             if ubound[pl] <= e_max:
                 break
+            # only the capacity bin of the max counts (see _same_capacity)
+            if _same_capacity(e_max, ubound[pl], cap_scale):
+                break
+            # the scan of this layer may stop once its value is in the bin of its bound
+            settled = False
             po = lay_off[b, pl]
             pm = lay_off[b, pl + 1] - po
             if pm == 0:
@@ -748,7 +777,10 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 if lay_off[b, L + 1] > lay_off[b, L]:
                     tau0 = min(tau0, tld[lay_off[b, L] - base])
             best = dup_pl * _count_le(tst, samp_c, po - base, po, pm, n_pl, tau0)
+            settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
             for e in range(c0, c1):
+                if settled:
+                    break
                 L = cons_idx[e]
                 lo_o = lay_off[b, L]
                 lm = lay_off[b, L + 1] - lo_o
@@ -766,6 +798,8 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 lo_l = lo_o - base
                 lo_p = po - base
                 for j in range(lm):
+                    if settled:
+                        break
                     if j % ev_stride != 0 and j != lm - 1:
                         continue
                     t_s = tst[lo_l + j]
@@ -844,6 +878,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         v += win_bonus[sl]
                     if v > best:
                         best = v
+                        settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
             # provider-side events: at each sampled ST of P, the window start is the one set by
             # the latest consumer event (LD or ST of any consumer) before it
             for e in range(c0, c1):
@@ -853,6 +888,8 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             memo_cb = -1
             memo_lo = 0
             for k in range(pm):
+                if settled:
+                    break
                 if k % ev_stride != 0 and k != pm - 1:
                     continue
                 T = tst[po - base + k]
@@ -907,6 +944,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 v = dup_pl * (samp_c[po + k] + 1.0) - lat_lo
                 if v > best:
                     best = v
+                    settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
             outbuf[pl] = best * c_out[pl]
             v = inbuf[b, pl] + outbuf[pl]
             if v > e_max:
@@ -950,13 +988,17 @@ def sharer_of(partner) -> np.ndarray:
 
 
 def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, blocks, prov, cons,
-                   k_tran, k_ld, k_st, k_mrg, partner=None, passes: int = 1) -> Timing:
+                   k_tran, k_ld, k_st, k_mrg, partner=None, passes: int = 1, capacity_scale: float = 0.0) -> Timing:
     """Recurrence times of designs ``idx`` (cycle counts are [len(idx), L]).
 
     With ``partner`` ([B, L] layer index, -1 none) the shared ADC is modelled: pass 1 lets
     the earlier layer of a pair run free and makes the later one wait for free ADC slots;
     each further pass makes the earlier layer also wait for the later one's chains of the
     previous pass (only designs with a shared pair are rerun).
+
+    With ``capacity_scale`` (bytes per element, data_res / 8) the buffer scan stops once the
+    memory capacity that the need asks for is settled: ``elements`` may then be below the max
+    but gives the same capacity. 0 scans to the exact max.
     """
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     idx = i64(idx)
@@ -973,13 +1015,13 @@ def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, bl
     arr = network.arrays
     geo = np.ascontiguousarray(np.stack([arr.kind, arr.out_h, arr.out_w, arr.kernel_h, arr.kernel_w, arr.stride_h,
                                          arr.stride_w, arr.pad_top, arr.pad_left]).astype(np.int64))
-    out = list(_run(idx, *args, kt, kl, ks, km, *rest, tadc, tadc, False, DO_BUF, geo, EVENT_STRIDE))
+    out = list(_run(idx, *args, kt, kl, ks, km, *rest, tadc, tadc, False, DO_BUF, geo, EVENT_STRIDE, float(capacity_scale)))
     shared = np.flatnonzero((partner[idx] >= 0).any(axis=1))
     for _ in range(passes - 1):
         if shared.size == 0:
             break
         prev = tadc.copy()
-        sub = _run(idx[shared], *args, kt[shared], kl[shared], ks[shared], km[shared], *rest, tadc, prev, True, DO_BUF, geo, EVENT_STRIDE)
+        sub = _run(idx[shared], *args, kt[shared], kl[shared], ks[shared], km[shared], *rest, tadc, prev, True, DO_BUF, geo, EVENT_STRIDE, float(capacity_scale))
         for a, v in zip(out, sub):
             a[shared] = v
     return Timing(*out)
