@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -192,6 +194,44 @@ def test_memoized_samples_equal_direct_build(reference_dir, hw, name):
             if field != "win_bonus":
                 np.testing.assert_array_equal(getattr(memo, field), getattr(direct, field),
                                               err_msg=f"{field} cap={cap}")
+
+
+def test_adc_window_between_partner_samples():
+    """The later layer's chain start on a shared ADC: with every partner block sampled the
+    windows are the exact gaps between chains; between subsampled blocks the partner's
+    chains are packed before the second sample, leaving one window after the first."""
+    from fitness.analytic.recurrence import _adc_window
+
+    B = 8.0
+    every = (np.array([0.0, 10.0, 20.0]), np.array([0, 1, 2]))
+    for x, start in ((0.0, 8.0), (9.0, 9.0), (9.5, 18.0), (21.0, 28.0)):
+        assert _adc_window(every[0], every[1], 0, 0, 3, x, B, 0)[0] == start
+    assert _adc_window(every[0], every[1], 0, 0, 3, -3.0, B, 0)[0] == -3.0  # before the partner starts
+    sub = (np.array([0.0, 40.0]), np.array([0, 4]))  # blocks 1-4 packed from 40 - 3 x 8 = 16
+    for x, start in ((3.0, 8.0), (10.0, 10.0), (15.0, 15.0), (15.5, 48.0)):
+        assert _adc_window(sub[0], sub[1], 0, 0, 2, x, B, 0)[0] == start
+    packed = (np.array([0.0, 32.0]), np.array([0, 4]))  # back to back: no window until the end
+    assert _adc_window(packed[0], packed[1], 0, 0, 2, 9.0, B, 0)[0] == 40.0
+
+
+def test_shared_adc_designs_found_by_the_ga(reference_dir, hw):
+    """Designs from GA populations where the later layer of a shared pair is subsampled or
+    its partner keeps the ADC busy within rows (ResNet18, VGG16 unified). Evenly spread
+    partner chains and one ADC wait per sample had these off by 7-650 % in efficiency
+    (too fast a later layer, hence too small a buffer need and capacity)."""
+    import json
+
+    path = Path(__file__).parent / "data" / "ga_shared_adc_designs.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for name in sorted({r["network"] for r in records}):
+        net = _net(reference_dir, name)
+        designs = [r for r in records if r["network"] == name]
+        exact, fast = evaluate(net, hw, designs), evaluate_analytic(net, hw, designs)
+        assert exact["feasible"].all() and fast["feasible"].all()
+        eff = fast["efficiency_gops_w"] / exact["efficiency_gops_w"] - 1
+        steps = fast["steps"].astype(float) / exact["steps"].astype(float) - 1
+        assert (eff.abs() < 0.03).all(), f"{name}: {eff.round(4).tolist()}"
+        assert (steps.abs() < 0.03).all(), f"{name}: {steps.round(4).tolist()}"
 
 
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])

@@ -15,8 +15,10 @@ an unsampled block is interpolated linearly (t is piecewise linear in c). The ma
 attained at the last block of some layer (t_k grows with c), which is always sampled.
 
 Shared ADC (§8.6): the later layer of a pair waits, at its ADC op, for a step where none
-of the partner's bit chains (B steps each) is running or starting (:func:`_adc_free`);
-the partner's own waiting is left to :mod:`.correction` (``pair_delay``, a fluid FIFO
+of the partner's bit chains (B steps each) is running or starting, the partner's chains
+between two of its samples being packed back to back (:func:`_adc_window`); a subsampled
+later layer also places the chains of the blocks between its own samples, one by one.
+The partner's own waiting is left to :mod:`.correction` (``pair_delay``, a fluid FIFO
 estimate computed here from both layers' ADC request times).
 
 Buffers (§8.7): inbuf is the max over (sampled) blocks of the summed inputcap (closed form,
@@ -432,11 +434,12 @@ def _time_at(tv, samp_c, o, so, m, c):
 
 
 @numba.njit(**_JIT)
-def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties, ptr):
-    """(first step >= x at which a bit chain may start on an ADC shared with a layer whose
-    chains (B steps each) start at the sampled times tadc[o:o+m] (interpolated between
-    samples), updated pointer). A running chain (bit > 0) wins against a new one; two new
-    chains tie and the earlier layer wins (MODEL.md §8.6).
+def _adc_free(tadc, samp_c, o, so, m, x, B, ptr):
+    """(first step >= x at which the earlier layer of a shared pair may start a bit chain
+    on the ADC whose other user, the later layer, starts chains (B steps each) at the
+    sampled times tadc[o:o+m] (interpolated between samples), updated pointer); for the
+    passes after the first of :func:`run_recurrence`. A running chain (bit > 0) wins
+    against a new one; two new chains tie and the earlier layer wins (MODEL.md §8.6).
 
     ``ptr`` is the partner sample found by the previous call for the same layer: a layer's
     ADC starts grow with its blocks, so the query never moves back and a forward walk finds
@@ -445,7 +448,7 @@ def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties, ptr):
         return x, ptr
     s = x
     for _ in range(4 * m + 8):
-        q = s - 0.5 if we_win_ties else s
+        q = s - 0.5  # a chain of the later layer starting at s loses the tie
         if tadc[o] > q:
             return s, ptr
         while ptr + 1 < m and tadc[o + ptr + 1] <= q:
@@ -460,10 +463,43 @@ def _adc_free(tadc, samp_c, o, so, m, x, B, we_win_ties, ptr):
             latest = t_a
         if latest <= s - B:
             return s, ptr
-        if lo + 1 < m and slope <= B + 1e-9 and not we_win_ties:
-            s = tadc[o + lo + 1] + B  # back-to-back chains win every tie: wait for the segment's end
-        else:
-            s = latest + B
+        s = latest + B
+    return s, ptr
+
+
+@numba.njit(**_JIT)
+def _adc_window(tadc, samp_c, o, so, m, x, B, ptr):
+    """(first step >= x at which the later layer of a shared pair may start a bit chain,
+    updated pointer), given the partner's chain starts tadc[o:o+m] at its sampled blocks.
+
+    Between two samples the partner's chains are taken as packed back to back before the
+    second one, so its free time there is one window: from the end of the first sample's
+    chain to the start of the packed run. A chain may start anywhere in a window (once
+    running it wins against the partner's new chains, MODEL.md §8.6). Spreading the
+    partner's blocks evenly instead (linear interpolation) would leave a short gap after
+    every chain, and a later layer slipping into each of them would run almost unhindered
+    beside a partner that in the exact scheduler keeps the ADC busy back to back within
+    a row and idle between rows. With every block sampled the windows are the exact gaps.
+
+    The query never moves back between calls for one layer, so ``ptr`` (the partner sample
+    at or below it, 0 to start) only walks forward."""
+    if m == 0 or x < tadc[o]:
+        return x, ptr
+    s = x
+    for _ in range(2 * m + 2):
+        while ptr + 1 < m and tadc[o + ptr + 1] <= s:
+            ptr += 1
+        t_a = tadc[o + ptr]
+        if ptr + 1 >= m:
+            return max(s, t_a + B), ptr
+        t_b = tadc[o + ptr + 1]
+        w_lo = t_a + B
+        w_hi = t_b - (samp_c[so + ptr + 1] - samp_c[so + ptr] - 1) * B
+        if s < w_lo:
+            s = w_lo
+        if s <= w_hi - 1.0:  # a whole step before the packed run's first chain
+            return s, ptr
+        s = t_b + B
     return s, ptr
 
 
@@ -679,9 +715,16 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         v = max(v, tk[k] + gap * dcb[k])
                     if k == p_adc:
                         if pl_ >= 0:
-                            v, ptr_pl = _adc_free(ta, samp_c, pl_o - tb, pl_o, pl_m, v, float(B), False, ptr_pl)
+                            if j > 0 and gap > 1:
+                                # the unsampled blocks since the last sample need ADC slots too
+                                w = tk[k]
+                                for _ in range(gap - 1):
+                                    w, ptr_pl = _adc_window(ta, samp_c, pl_o - tb, pl_o, pl_m, w + dcb[k], float(B),
+                                                            ptr_pl)
+                                v = max(v, w + dcb[k])
+                            v, ptr_pl = _adc_window(ta, samp_c, pl_o - tb, pl_o, pl_m, v, float(B), ptr_pl)
                         if sl_ >= 0:
-                            v, ptr_sl = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), True, ptr_sl)
+                            v, ptr_sl = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), ptr_sl)
                     tk[k] = v
                 if p_ld >= 0:
                     tld[o - base + j] = tk[p_ld]
