@@ -754,14 +754,19 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         makespan = v
         steps[i] = int(makespan + 0.5) + 1
         # ---- shared ADC pairs ----
+        # the pairs' delays overlap in time (pairs on parallel paths, or whose waiting the
+        # pipeline absorbs): combined as the root of their summed squares, between their max
+        # and their sum
         for l in range(n_layer):
             p = partner[b, l]
             if p < 0:
                 continue
             ol = lay_off[b, l]
             op_ = lay_off[b, p]
-            pair_delay[i] += _pair_delay(ta, samp_c, ol - tb, ol, lay_off[b, l + 1] - ol, n[b, l],
-                                         op_ - tb, op_, lay_off[b, p + 1] - op_, n[b, p], float(B))
+            d = _pair_delay(ta, samp_c, ol - tb, ol, lay_off[b, l + 1] - ol, n[b, l],
+                            op_ - tb, op_, lay_off[b, p + 1] - op_, n[b, p], float(B))
+            pair_delay[i] += d * d
+        pair_delay[i] = np.sqrt(pair_delay[i])
         # ---- buffers (§8.7) from the recurrence times ----
         # elements = max over layers of inbuf + outbuf, and outbuf of a provider never exceeds
         # dup x n x C (all its blocks live): layers are visited by decreasing bound and the
@@ -1007,7 +1012,7 @@ class Timing:
     tran_first: np.ndarray  # [n, L]
     mrg_last: np.ndarray  # [n, L]
     period: np.ndarray  # [n, L] max dcb (self-limited steps per block)
-    pair_delay: np.ndarray  # [n] fluid-queue delay of the shared ADC pairs (summed)
+    pair_delay: np.ndarray  # [n] fluid-queue delay of the shared ADC pairs (root of the summed squares)
 
 
 def consumer_csr(network):
