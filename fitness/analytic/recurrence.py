@@ -796,8 +796,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             # only the capacity bin of the max counts (see _same_capacity)
             if _same_capacity(e_max, ubound[pl], cap_scale):
                 break
-            # the scan of this layer may stop once its value is in the bin of its bound
-            settled = False
             po = lay_off[b, pl]
             pm = lay_off[b, pl + 1] - po
             if pm == 0:
@@ -825,6 +823,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 if lay_off[b, L + 1] > lay_off[b, L]:
                     tau0 = min(tau0, tld[lay_off[b, L] - base])
             best = dup_pl * _count_le(tst, samp_c, po - base, po, pm, n_pl, tau0)
+            # the scan of this layer may stop once its value is in the capacity bin of its bound
             settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
             for e in range(c0, c1):
                 if settled:
