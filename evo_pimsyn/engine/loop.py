@@ -33,6 +33,7 @@ from evo_pimsyn.engine.archive import Archive, hv_reference, hypervolume, normal
 from evo_pimsyn.engine.evaluation import Scores, score
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from evo_pimsyn.engine.problem import Problem
+from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 ALGORITHMS = ("nsga2", "nsga3")
 WALL_COLUMNS = ("generation_wall_s", "wall_time_s")
@@ -333,10 +334,11 @@ def _share_verified(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarr
 
 def _apply_verified(G, F, V, flags, group, cand, verify, settings: Settings) -> None:
     """Score rows ``cand`` with ``verify`` and give every copy of each its exact values (in place)."""
-    exact = score(verify(G[cand]), settings.objectives, settings.power_w, settings.power_check)
+    memo = verify if isinstance(verify, VerifyMemo) else VerifyMemo(verify)
+    exact_f, exact_v = memo.scores(G[cand], settings.objectives, settings.power_w, settings.power_check)
     for k, i in enumerate(cand):
         rows = np.flatnonzero(group == group[i])
-        F[rows], V[rows], flags[rows] = exact.objectives[k], exact.violation[k], True
+        F[rows], V[rows], flags[rows] = exact_f[k], exact_v[k], True
 
 
 def _best_verified(F: np.ndarray, V: np.ndarray, flags: np.ndarray) -> int | None:
@@ -412,6 +414,8 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
            holder: list | None = None, verify: Callable[[np.ndarray], pd.DataFrame] | None = None) -> State:
     """Run until ``stop``. ``holder`` (a one-element list), if given, always holds the last
     complete state, so a caller that catches ``KeyboardInterrupt`` can checkpoint it."""
+    if verify is not None and not isinstance(verify, VerifyMemo):
+        verify = VerifyMemo(verify)  # designs that come back are not verified again
     if state is None:
         state, batch = initialize(problem, evaluate, settings, np.random.default_rng(seed), verify)
         if holder is not None:
