@@ -168,6 +168,33 @@ def test_bench_search_smoke(tmp_path):
     best = max(float(r["efficiency_gops_w"]) for r in __import__("csv").DictReader((run_dir / "pareto.csv").open())
                if r["feasible"] == "True")
     assert start == pytest.approx(best, abs=0.05) and end >= start and checked >= 2  # printed to 0.1
+    floor, steps = float(row[6]), int(row[7])
+    assert floor > end and steps > 0  # static energy is positive, so T = 0 beats any real design
+    assert row[8:] == ["nan", "-"]  # no PIMSYN figure for a network file: no default target
+
+
+def test_ceiling_energy_split_reproduces_the_design(tmp_path):
+    """E = E_dyn + P_static x T: the design's own efficiency as the target gives back its
+    own steps; a target above its dynamic-energy floor has no steps."""
+    if not ALEXNET.exists():
+        pytest.skip("no reference network")
+    import importlib.util
+
+    from evo_pimsyn.engine.setup import prepare_pim
+
+    spec = importlib.util.spec_from_file_location("ceiling", h.REPO / "bench" / "ceiling.py")
+    ceiling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ceiling)
+    problem = prepare_pim(str(ALEXNET), None, 49.0, "specified", True).problem
+    G = problem.initial(16, __import__("numpy").random.default_rng(0))
+    frame = problem.scorer("cycle")[0](*problem.scorer("cycle")[1], G)
+    k = int(frame["efficiency_gops_w"].fillna(0).to_numpy().argmax())
+    split = ceiling.energy_split(problem, G[k])
+    eff = float(frame["efficiency_gops_w"].iloc[k])
+    assert split["steps"] == int(frame["steps"].iloc[k])
+    assert ceiling.steps_for(split, eff) == pytest.approx(split["steps"], rel=1e-9)
+    floor = split["ops"] / split["e_dyn_nj"]
+    assert floor > eff and ceiling.steps_for(split, 1.01 * floor) < 0
 
 
 def test_polish_option(tmp_path):
