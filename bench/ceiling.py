@@ -31,12 +31,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.search import PIMSYN_GOPS_W  # noqa: E402  (PIMSYN's figures; the targets are 1.2 x these)
 
 
 def _efficiency(frame, power_w: float, power_check: str) -> np.ndarray:
@@ -47,10 +51,6 @@ def _efficiency(frame, power_w: float, power_check: str) -> np.ndarray:
     return -score(frame, parse_objectives("efficiency"), power_w, power_check).objectives[:, 0]
 
 
-# PIMSYN's own figures at 49 W (bench/search.py); the issue's target is 1.2 x these
-PIMSYN_GOPS_W = {"alexnet": 658.4, "resnet18": 349.0}
-
-
 def energy_split(problem, genome: np.ndarray) -> dict:
     """Cycle-model energy of one design as E_dyn + P_static x T: two tables of the same
     evaluation at its own steps and at zero steps (energy is linear in T, MODEL.md §9)."""
@@ -59,15 +59,10 @@ def energy_split(problem, genome: np.ndarray) -> dict:
 
     ev = evaluate_full(problem.network, problem.hardware, decode(problem.layout, genome[None, :]))
     row = ev.frame.iloc[0]
-    fp = ev.fixed_point
-    steps = fp.steps.copy()
-    fp.steps[:] = 0
-    import warnings
-
+    at_zero = replace(ev.fixed_point, steps=np.zeros_like(ev.fixed_point.steps))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # throughput at T = 0 divides by zero
-        e_dyn = float(_frame(ev.prep, fp)["energy_nj"].iloc[0])
-    fp.steps[:] = steps
+        e_dyn = float(_frame(ev.prep, at_zero)["energy_nj"].iloc[0])
     t_ns = float(row["latency_ns"])
     return {"ops": float(row["ops"]), "e_dyn_nj": e_dyn, "p_static_w": (float(row["energy_nj"]) - e_dyn) / t_ns,
             "clk_ns": float(row["clk_ns"]), "steps": int(row["steps"])}
@@ -145,9 +140,12 @@ def main(argv=None) -> int:
     print("-" * len(head))
     for run_dir in args.runs:
         r = climb(run_dir, args)
-        at = f"{r['steps_target']:12.0f}" if r["steps_target"] > 0 else f"{'above floor':>12s}"
         if not np.isfinite(r["steps_target"]):
             at = f"{'-':>12s}"
+        elif r["steps_target"] > 0:
+            at = f"{r['steps_target']:12.0f}"
+        else:
+            at = f"{'above floor':>12s}"
         print(f"{str(run_dir)[-32:]:32s} {r['start']:13.1f} {r['end']:11.1f} {100 * (r['end'] / r['start'] - 1):6.2f}% "
               f"{r['checked']:12d} {r['seconds']:6.1f} {r['floor']:7.1f} {r['steps']:6d} {r['target']:7.1f} {at}")
     return 0

@@ -173,7 +173,7 @@ def test_bench_search_smoke(tmp_path):
     assert row[8:] == ["nan", "-"]  # no PIMSYN figure for a network file: no default target
 
 
-def test_ceiling_energy_split_reproduces_the_design(tmp_path):
+def test_ceiling_energy_split_reproduces_the_design():
     """E = E_dyn + P_static x T: the design's own efficiency as the target gives back its
     own steps; a target above its dynamic-energy floor has no steps."""
     if not ALEXNET.exists():

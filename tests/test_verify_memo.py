@@ -53,11 +53,9 @@ def test_least_recently_used_genomes_are_forgotten_first():
 def test_a_run_scores_no_design_twice_with_the_exact_model():
     """Through evolve(): every genome reaching the verify evaluator is new to it."""
     seen: list[bytes] = []
-    calls = []
 
     def verify(G):
         seen.extend(g.tobytes() for g in G)
-        calls.append(len(G))
         return _verify([])(G)
 
     class Toy:
