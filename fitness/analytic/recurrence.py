@@ -573,14 +573,26 @@ def _capacity_exponent(e, scale):
 
 
 @numba.njit(inline="always", **_JIT)
-def _same_capacity(lo, hi, scale):
-    """Whether every buffer need in [lo, hi] gives the same capacity. The fixed point uses
-    the need only through its capacity, so a max over layers may stop once the rest cannot
-    leave the capacity of the max so far. The margins keep the test on the safe side of a
-    bin edge whatever the rounding of log2 here and in numpy."""
-    if scale <= 0.0 or lo <= 0.0:
+def _bin_threshold(hi, scale):
+    """The least scaled need whose capacity bin reaches that of the need hi: a need lo in
+    [.., hi] gives the same capacity as hi iff :func:`_reaches` (lo, this). One log2 per
+    layer instead of two per test; the margins keep the test on the safe side of a bin
+    edge whatever the rounding of log2 here and in numpy."""
+    if scale <= 0.0:
+        return np.inf
+    e = _capacity_exponent(hi * (1.0 + 1e-9), scale)
+    return 2.0 ** (e - 1.0)
+
+
+@numba.njit(inline="always", **_JIT)
+def _reaches(lo, threshold, scale):
+    """Whether the need lo is in the capacity bin whose :func:`_bin_threshold` is given
+    (ceil(log2(y)) >= e exactly when y > 2^(e-1)). The fixed point uses the need only
+    through its capacity, so a max over layers may stop once the rest cannot leave the
+    capacity of the max so far."""
+    if lo <= 0.0:
         return False
-    return _capacity_exponent(hi * (1.0 + 1e-9), scale) <= _capacity_exponent(lo * (1.0 - 1e-9), scale)
+    return np.ceil(lo * (1.0 - 1e-9) * scale) * BUFFER_SLACK > threshold
 
 
 @numba.njit(**_JIT)
@@ -605,6 +617,9 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
     dop = np.zeros(kmax, dtype=np.int64)
     dcb = np.zeros(kmax, dtype=np.int64)
     tk = np.zeros(kmax, dtype=np.float64)
+    dsum = np.zeros(kmax, dtype=np.float64)
+    dcbf = np.zeros(kmax, dtype=np.float64)
+    isbit = np.zeros(kmax, dtype=np.bool_)
     max_s = 1
     for i in range(nd):
         b = idx[i]
@@ -635,22 +650,32 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
         makespan = 0.0
         for l in range(n_layer):
             K = n_ops[b, l]
+            # positions of the ops whose times are kept (each occurs at most once per op list)
+            p_ld, p_st, p_adc, p_tran = -1, -1, -1, -1
             for k in range(K):
                 op = op_code[b, l, k]
                 kap = 1
                 if op == TRAN:
                     kap = k_tran[i, l]
+                    p_tran = k
                 elif op == LD:
                     kap = k_ld[i, l]
+                    p_ld = k
                 elif op == ST:
                     kap = k_st[i, l]
+                    p_st = k
                 elif op == MRG:
                     kap = k_mrg[i, l]
+                elif op == ADC:
+                    p_adc = k
                 kappa[k] = kap
-                rep[k] = B if bit_level[op] else 1
+                isbit[k] = bit_level[op]
+                rep[k] = B if isbit[k] else 1
+            acc = 0.0
+            mx = 0
             for k in range(K):
                 if k < K - 1:
-                    if bit_level[op_code[b, l, k]] and not bit_level[op_code[b, l, k + 1]]:
+                    if isbit[k] and not isbit[k + 1]:
                         dop[k] = kappa[k] * rep[k]
                     else:
                         dop[k] = kappa[k]
@@ -658,13 +683,14 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 else:
                     dop[k] = kappa[k]
                     dcb[k] = kappa[k] * rep[k]
+                dsum[k] = acc
+                dcbf[k] = float(dcb[k])
+                acc += dop[k]
+                mx = max(mx, dcb[k])
             kappa_last[l] = kappa[K - 1]
             o = lay_off[b, l]
             m = lay_off[b, l + 1] - o
             n_prov = prov_ptr[l + 1] - prov_ptr[l]
-            mx = 0
-            for k in range(K):
-                mx = max(mx, dcb[k])
             period[i, l] = mx
             prev_c = 0
             pl_ = partner[b, l]
@@ -677,18 +703,6 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             sl_m = (lay_off[b, sl_ + 1] - sl_o) if sl_ >= 0 else 0
             ptr_pl = 0
             ptr_sl = 0
-            # positions of the ops whose times are kept (each occurs at most once per op list)
-            p_ld, p_st, p_adc, p_tran = -1, -1, -1, -1
-            for k in range(K):
-                op = op_code[b, l, k]
-                if op == LD:
-                    p_ld = k
-                elif op == ST:
-                    p_st = k
-                elif op == ADC:
-                    p_adc = k
-                elif op == TRAN:
-                    p_tran = k
             for j in range(m):
                 c = samp_c[o + j]
                 if n_prov == 0:
@@ -707,8 +721,27 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         if t > a:
                             a = t
                 gap = c - prev_c
+                if pl_ < 0 and sl_ < 0:
+                    # no ADC waiting: t_k - D_k (D_k = sum of dop before k) is a running max,
+                    # one max per op on the dependency chain instead of an add and a max (the
+                    # same times where they are whole steps; an interpolated arrival may move
+                    # in its last bits, well below the half step that rounds the makespan)
+                    r = a
+                    if j > 0:
+                        gf = float(gap)
+                        for k in range(K):
+                            w = tk[k] + gf * dcbf[k] - dsum[k]
+                            if w > r:
+                                r = w
+                            tk[k] = r + dsum[k]
+                    else:
+                        for k in range(K):
+                            tk[k] = r + dsum[k]
+                    K_wait = 0
+                else:
+                    K_wait = K
                 v = a
-                for k in range(K):
+                for k in range(K_wait):
                     if k > 0:
                         v = v + dop[k - 1]  # v: this block's op k-1 start
                     if j > 0:
@@ -793,8 +826,9 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             pl = order[oi]
             if ubound[pl] <= e_max:
                 break
-            # only the capacity bin of the max counts (see _same_capacity)
-            if _same_capacity(e_max, ubound[pl], cap_scale):
+            # only the capacity bin of the max counts (see _reaches)
+            thr = _bin_threshold(ubound[pl], cap_scale)
+            if _reaches(e_max, thr, cap_scale):
                 break
             po = lay_off[b, pl]
             pm = lay_off[b, pl + 1] - po
@@ -824,7 +858,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                     tau0 = min(tau0, tld[lay_off[b, L] - base])
             best = dup_pl * _count_le(tst, samp_c, po - base, po, pm, n_pl, tau0)
             # the scan of this layer may stop once its value is in the capacity bin of its bound
-            settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
+            settled = _reaches(inbuf[b, pl] + best * c_out[pl], thr, cap_scale)
             for e in range(c0, c1):
                 if settled:
                     break
@@ -925,7 +959,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         v += win_bonus[sl]
                     if v > best:
                         best = v
-                        settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
+                        settled = _reaches(inbuf[b, pl] + best * c_out[pl], thr, cap_scale)
             # provider-side events: at each sampled ST of P, the window start is the one set by
             # the latest consumer event (LD or ST of any consumer) before it
             for e in range(c0, c1):
@@ -991,7 +1025,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 v = dup_pl * (samp_c[po + k] + 1.0) - lat_lo
                 if v > best:
                     best = v
-                    settled = _same_capacity(inbuf[b, pl] + best * c_out[pl], ubound[pl], cap_scale)
+                    settled = _reaches(inbuf[b, pl] + best * c_out[pl], thr, cap_scale)
             outbuf[pl] = best * c_out[pl]
             v = inbuf[b, pl] + outbuf[pl]
             if v > e_max:
