@@ -310,3 +310,15 @@ def test_cycle_shortcut_equals_running_every_round(reference_dir, hw, monkeypatc
     for field in vars(ref):
         a, b = getattr(ref, field), getattr(got, field)
         np.testing.assert_array_equal(b, a, err_msg=field)
+
+
+def test_chunked_passes_give_the_same_table(reference_dir, hw):
+    """Large batches are scored in passes of chunk_size designs; the table does not depend on it."""
+    from fitness.analytic.evaluate import chunk_size
+
+    net = _net(reference_dir, "resnet18")
+    batch = _designs(net, hw, 300, seed=8)
+    whole = evaluate_analytic(net, hw, batch, chunk=300)
+    pd.testing.assert_frame_equal(evaluate_analytic(net, hw, batch, chunk=64), whole)
+    assert chunk_size(net) == 1024
+    assert chunk_size(_net(reference_dir, "alexnet")) == 2048
