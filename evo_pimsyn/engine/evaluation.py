@@ -5,12 +5,14 @@ scikit-learn's ``gen_even_slices``); each task receives a plain int64 array and 
 the evaluator's DataFrame for its rows, and the frames are concatenated in slice order.
 With ``workers=1`` everything runs in-process. The model scores each row independently,
 so results do not depend on the worker count or backend (``backends``: local loky
-processes or a dask cluster).
+processes, joblib's reusable pool driven through its futures, or a dask cluster through
+``joblib.Parallel``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -74,6 +76,7 @@ class Evaluator:
         self.backend = backend if backend is not None else backends.current()
         self.retries_used = 0  # batches re-run after a worker died (for tests and logs)
         self._parallel = None
+        self._executor = None
         self._payload = None
         self._config = None
 
@@ -95,13 +98,14 @@ class Evaluator:
                     raise backends.BackendLost(backends.lost_message(self.backend, exc)) from exc
                 raise
             self._parallel = Parallel(n_jobs=-1, batch_size=1)
+            self._parallel.__enter__()
         else:
             if self._payload is None:
                 self._payload = backends.Payload(self.args)
-            self._parallel = Parallel(n_jobs=self.workers, backend="loky", batch_size=1)
-        self._parallel.__enter__()
+            self._executor = _local_executor(self.workers)
 
     def _shut(self, *exc) -> None:
+        self._executor = None  # the reusable pool stays up for the next evaluator (as joblib's does)
         if self._parallel is not None:
             with contextlib.suppress(Exception):
                 self._parallel.__exit__(*(exc or (None, None, None)))
@@ -122,14 +126,22 @@ class Evaluator:
             self._payload.close()
             self._payload = None
 
-    def _tasks(self, G: np.ndarray):
+    def _dispatch(self, G: np.ndarray) -> list[pd.DataFrame]:
         from joblib import delayed
 
         slices = even_slices(len(G), self._n_slices(len(G)))
-        if self.backend.name == "dask":
-            return [delayed(self.fn)(*self.args, G[s]) for s in slices]
+        if self._executor is None:  # dask
+            return self._parallel([delayed(self.fn)(*self.args, G[s]) for s in slices])
         p = self._payload
-        return [delayed(backends.call_with_payload)(p.key, p.path, self.fn, G[s]) for s in slices]
+        futures = [self._executor.submit(backends.call_with_payload, p.key, p.path, self.fn, G[s]) for s in slices]
+        try:
+            return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            # the batch is abandoned: its running tasks are stopped, as joblib does
+            with contextlib.suppress(Exception):
+                self._executor.shutdown(wait=False, kill_workers=True)
+            self._executor = None
+            raise
 
     def _n_slices(self, n: int) -> int:
         return max(1, min(self.backend.n_slices(self.workers) * self.slices_per_worker, n // self.min_slice))
@@ -138,14 +150,14 @@ class Evaluator:
         G = np.ascontiguousarray(G, dtype=np.int64)
         if not self._remote or (self.backend.name == "local" and self._n_slices(len(G)) <= 1):
             return _checked(self.fn(*self.args, G), len(G))
-        opened_here = self._parallel is None
+        opened_here = self._parallel is None and self._executor is None
         attempt = 0
         try:
             while True:
-                if self._parallel is None:
+                if self._parallel is None and self._executor is None:
                     self._open()
                 try:
-                    frames = self._parallel(self._tasks(G))
+                    frames = self._dispatch(G)
                     break
                 except Exception as exc:  # noqa: BLE001 - classified below
                     if backends.scheduler_lost(exc, self.backend):
@@ -166,6 +178,24 @@ class Evaluator:
             if opened_here:
                 self._shut()
         return _checked(_joined(frames), len(G))
+
+
+# Thread pools inside a worker: the host's cores shared among the workers, as joblib's loky
+# backend sets them (unless the parent process set them itself).
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _local_executor(workers: int):
+    """joblib's reusable loky process pool with ``workers`` processes. Its futures wake the
+    caller as soon as a slice is done, where ``joblib.Parallel`` polls every 10 ms: a
+    single-objective run dispatches a few small verification batches every generation."""
+    from joblib import cpu_count
+    from joblib.externals.loky import get_reusable_executor
+
+    threads = str(max(cpu_count() // workers, 1))
+    env = {var: os.environ.get(var, threads) for var in _THREAD_VARS}
+    return get_reusable_executor(max_workers=workers, env=env, timeout=300)
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
