@@ -5,8 +5,8 @@ scikit-learn's ``gen_even_slices``); each task receives a plain int64 array and 
 the evaluator's DataFrame for its rows, and the frames are concatenated in slice order.
 With ``workers=1`` everything runs in-process. The model scores each row independently,
 so results do not depend on the worker count or backend (``backends``: local loky
-processes, joblib's reusable pool driven through its futures, or a dask cluster through
-``joblib.Parallel``).
+processes, i.e. joblib's reusable pool waited on through its futures; or a dask cluster
+through ``joblib.Parallel``).
 """
 
 from __future__ import annotations
