@@ -59,7 +59,8 @@ CHUNK_CELLS = 1 << 15
 
 
 def chunk_size(network) -> int:
-    """Designs per pass for ``network``: the power of two nearest below CHUNK_CELLS / layers."""
+    """Designs per pass for ``network``: the largest power of two at or below CHUNK_CELLS /
+    layers, kept within [256, 4096]."""
     per = max(1, CHUNK_CELLS // max(1, len(network)))
     return int(min(4096, max(256, 1 << (per.bit_length() - 1))))
 

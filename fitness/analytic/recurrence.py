@@ -781,7 +781,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 mrg_last[i, l] = tk[K - 1] + kappa[K - 1]
                 for k in range(K):
                     v = tk[k]
-                    if bit_level[op_code[b, l, k]]:
+                    if isbit[k]:
                         v += B - 1
                     if v > makespan:
                         makespan = v
