@@ -35,9 +35,9 @@ Two numba kernels loop over the designs (no Python work per design):
   the input-buffer need. Each piece depends on a few genes only (a layer's samples on its
   n; a (layer, provider) slot group on both layers' (dup, n); the provider pixel counts and
   window starts on the layer's (dup, n); the input need on (dup, n, idiv, ddiv)), so
-  :func:`_build_memo` computes it once per distinct key in the batch (open-addressing
-  tables) and copies it to the other designs; :func:`_build` is the direct per-design
-  version it is tested equal to;
+  :func:`_build_memo` computes and stores it once per distinct key in the batch
+  (open-addressing tables) and points the other designs at it (:class:`Samples`);
+  :func:`_build` is the direct per-design version it is tested equal to;
 * :func:`run_recurrence` (once per fixed-point round): steps, per-layer timing summaries,
   the shared-ADC pair delay and the buffer need. The buffer need is a max over layers of
   inbuf + outbuf with outbuf <= dup x n x C; layers are visited by decreasing bound and
@@ -79,17 +79,22 @@ EVENT_STRIDE = 8
 
 @dataclass
 class Samples:
+    """The sampled block mapping of a batch. The recurrence's per-design time arrays follow
+    ``lay_off``; the sample data itself is pooled: designs whose layer has the same block
+    count share that layer's sampled blocks, and designs whose (layer, provider) pair has the
+    same (dup, blocks) on both sides share that pair's slot column, so a batch of GA designs
+    (mostly repeats of a few values per layer) stores and streams each piece once."""
+
     status: np.ndarray  # int[B] 0 ok, 1 dependency block out of range
-    lay_off: np.ndarray  # int[B, L+1] global sample offsets per layer
-    samp_c: np.ndarray  # int[S] block index of each sample
-    slot_off: np.ndarray  # int[B, L+1] global (sample, provider) slot offsets
-    dep_j: np.ndarray  # int[slots] index (from the design's first sample) of the provider sample at or below depcb-1
-    dep_f: np.ndarray  # float[slots] fractional position towards the next provider sample
-    win_lo: np.ndarray  # int[slots] pstart(dup_L x c; P, L)
+    lay_off: np.ndarray  # int[B, L+1] where each layer's samples sit in the batch's time arrays (cumulative)
+    samp_off: np.ndarray  # int[B, L] where each layer's sampled block indices start in samp_c
+    slot_off: np.ndarray  # int[B, Q] where the slot column of (layer, provider) q = prov_ptr[l] + jj starts
+    samp_c: np.ndarray  # int[*] block index of each sample (pooled)
+    dep_j: np.ndarray  # int[*] per slot (one per sample of the layer): the provider sample at or below depcb-1,
+    #                    counted from the provider layer's first sample
+    dep_f: np.ndarray  # float[*] per slot: fractional position towards the next provider sample
+    win_lo: np.ndarray  # int[*] per slot: pstart(dup_L x c; P, L)
     inbuf: np.ndarray  # float[B, L] max input need (elements)
-    win_bonus: np.ndarray  # float[slots] extra window width (0: reserved for a finer window model); empty: all 0
-    # (build_samples stores samp_c, dep_j and win_lo as int32 and win_bonus empty; _build, the
-    # direct reference, keeps int64 and a zero win_bonus: _run accepts both)
 
 
 @numba.njit(**_JIT)
@@ -106,23 +111,24 @@ def _sample_blocks(n, cap, out, o):
 
 @numba.njit(**_JIT)
 def _offsets(n, cap, prov_ptr):
-    """Per design and layer, where its samples and its (sample, provider) slots start in the
-    flat arrays (a layer samples min(n, cap[l]) blocks); also both totals."""
+    """Unpooled layout: per design and layer, where its samples start (a layer samples
+    min(n, cap[l]) blocks), per design and (layer, provider) column where its slots start,
+    and both totals (the pooled arrays never need more)."""
     nb, n_layer = n.shape
     lay_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
-    slot_off = np.zeros((nb, n_layer + 1), dtype=np.int64)
+    col_off = np.zeros((nb, prov_ptr[n_layer]), dtype=np.int64)
     tot = 0
     tot_slot = 0
     for b in range(nb):
         for l in range(n_layer):
             lay_off[b, l] = tot
-            slot_off[b, l] = tot_slot
             m = min(max(n[b, l], 0), cap[l])
             tot += m
-            tot_slot += m * (prov_ptr[l + 1] - prov_ptr[l])
+            for q in range(prov_ptr[l], prov_ptr[l + 1]):
+                col_off[b, q] = tot_slot
+                tot_slot += m
         lay_off[b, n_layer] = tot
-        slot_off[b, n_layer] = tot_slot
-    return lay_off, slot_off, tot, tot_slot
+    return lay_off, col_off, tot, tot_slot
 
 
 @numba.njit(**_JIT)
@@ -155,13 +161,13 @@ def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx
 
 @numba.njit(**_JIT)
 def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
+    """The direct per-design build (no pooling): what :func:`_build_memo` is tested against."""
     nb, n_layer = dup.shape
     lay_off, slot_off, tot, tot_slot = _offsets(n, cap, prov_ptr)
     samp_c = np.zeros(tot, dtype=np.int64)
     dep_j = np.zeros(tot_slot, dtype=np.int64)
     dep_f = np.zeros(tot_slot, dtype=np.float64)
     win_lo = np.zeros(tot_slot, dtype=np.int64)
-    win_bonus = np.zeros(tot_slot, dtype=np.float64)
     inbuf = np.zeros((nb, n_layer), dtype=np.float64)
     status = np.zeros(nb, dtype=np.int64)
     tmp = np.zeros(cap_in + 8, dtype=np.int64)
@@ -169,15 +175,13 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
         for l in range(n_layer):
             _sample_blocks(max(n[b, l], 0), cap[l], samp_c, lay_off[b, l])
         for l in range(n_layer):
-            n_prov = prov_ptr[l + 1] - prov_ptr[l]
             o = lay_off[b, l]
             m = lay_off[b, l + 1] - o
-            for i in range(m):
-                c = samp_c[o + i]
-                q0 = dup[b, l] * c
-                for jj in range(n_prov):
-                    p = prov_idx[prov_ptr[l] + jj]
-                    slot = slot_off[b, l] + i * n_prov + jj
+            for q in range(prov_ptr[l], prov_ptr[l + 1]):
+                p = prov_idx[q]
+                so = slot_off[b, q]
+                for i in range(m):
+                    c = samp_c[o + i]
                     d = depend_block(c, kind[l], w[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
                                      w[p], dup[b, p], n[b, p]) - 1
                     if d < 0 or d >= n[b, p]:
@@ -193,17 +197,19 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
                             lo_i = mid
                         else:
                             hi_i = mid - 1
-                    dep_j[slot] = po + lo_i - lay_off[b, 0]
+                    dep_j[so + i] = lo_i
                     c_a = samp_c[po + lo_i]
                     if c_a < d and lo_i + 1 < pm:
-                        dep_f[slot] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
-                    st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                    win_lo[slot] = st
+                        dep_f[so + i] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
+                    st, _ = pixel_range(dup[b, l] * c, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
+                                        w[p], h[p])
+                    win_lo[so + i] = st
             # input buffer need: max over (sampled) blocks of the summed inputcap
-            if n_prov > 0 and n[b, l] > 0:
+            if prov_ptr[l + 1] > prov_ptr[l] and n[b, l] > 0:
                 inbuf[b, l] = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
                                           dup[b, l], n[b, l], idiv[b, l], ddiv[b, l], cap_in, tmp)
-    return status, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, inbuf, win_bonus
+    samp_off = np.ascontiguousarray(lay_off[:, :n_layer])
+    return status, lay_off, samp_off, slot_off, samp_c, dep_j, dep_f, win_lo, inbuf
 
 
 @numba.njit(inline="always", **_JIT)
@@ -221,20 +227,21 @@ def _probe(tab, mask, stamp, k0, k1, k2, k3):
 
 @numba.njit(**_JIT)
 def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
-    """:func:`_build` with every per-layer piece computed once per distinct key in the batch
-    (the sample blocks of a layer depend on its n only, the (sample, provider) slots of a
-    layer on (dup, n) of the layer and the provider, the input need on (dup, n, idiv, ddiv));
-    the other designs copy the first one's results. Same outputs, bit for bit."""
+    """:func:`_build` with every per-layer piece computed and stored once per distinct key in
+    the batch (the sample blocks of a layer depend on its n only, a (layer, provider) slot
+    column on (dup, n) of the layer and the provider, the input need on (dup, n, idiv, ddiv)):
+    the other designs point at the first one's piece. Same values, bit for bit."""
     nb, n_layer = dup.shape
-    lay_off, slot_off, tot, tot_slot = _offsets(n, cap, prov_ptr)
-    # int32 block and pixel indices (bounded by a layer's pixel count) and no win_bonus (always
-    # zero, read as zero by _run): less memory to write and stream, same values
-    # every entry is written below (np.empty: no separate zeroing pass over these large arrays)
+    n_q = prov_ptr[n_layer]
+    lay_off, _, tot, tot_slot = _offsets(n, cap, prov_ptr)
+    samp_off = np.empty((nb, n_layer), dtype=np.int64)
+    slot_off = np.empty((nb, n_q), dtype=np.int64)
+    # int32 block and pixel indices (bounded by a layer's pixel count); the unpooled totals
+    # bound the pools, and np.empty touches only the memory that is written
     samp_c = np.empty(tot, dtype=np.int32)
     dep_j = np.empty(tot_slot, dtype=np.int32)
     dep_f = np.empty(tot_slot, dtype=np.float64)
     win_lo = np.empty(tot_slot, dtype=np.int32)
-    win_bonus = np.zeros(0, dtype=np.float64)
     inbuf = np.zeros((nb, n_layer), dtype=np.float64)
     status = np.zeros(nb, dtype=np.int64)
     tmp = np.zeros(cap_in + 8, dtype=np.int64)
@@ -242,78 +249,65 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
     while size < 2 * nb:
         size *= 2
     mask = size - 1
-    # columns: stamp, k0..k3, representative design, error flag
+    # columns: stamp, k0..k3, pool offset (or representative design), error flag
     tab = np.full((size, 7), -1, dtype=np.int64)
-    # second table: (dup, n) of the consumer alone -> design whose dup-only parts (provider pixel
-    # count, window start) the other designs with that key reuse
+    # second table: (dup, n) of the consumer alone -> the slot column whose dup-only parts
+    # (provider pixel count, window start) the other columns with that key reuse
     tab1 = np.full((size, 7), -1, dtype=np.int64)
     pix = np.empty(tot_slot, dtype=np.int32)  # filled front to back, one run per tab1 entry
     pix_top = 0
-    n_prov_max = 0
-    for l in range(n_layer):
-        n_prov_max = max(n_prov_max, prov_ptr[l + 1] - prov_ptr[l])
+    top = 0
     for l in range(n_layer):
         for b in range(nb):
             nl = max(n[b, l], 0)
             hh, found = _probe(tab, mask, l, nl, 0, 0, 0)
-            o = lay_off[b, l]
             if found:
-                r = tab[hh, 5]
-                ro = lay_off[r, l]
-                for j in range(lay_off[b, l + 1] - o):
-                    samp_c[o + j] = samp_c[ro + j]
+                samp_off[b, l] = tab[hh, 5]
             else:
-                _sample_blocks(nl, cap[l], samp_c, o)
+                samp_off[b, l] = top
+                top += _sample_blocks(nl, cap[l], samp_c, top)
                 tab[hh, 0] = l
                 tab[hh, 1] = nl
                 tab[hh, 2] = 0
                 tab[hh, 3] = 0
                 tab[hh, 4] = 0
-                tab[hh, 5] = b
+                tab[hh, 5] = samp_off[b, l]
+    stop = 0
     for l in range(n_layer):
-        n_prov = prov_ptr[l + 1] - prov_ptr[l]
-        for jj in range(n_prov):
-            p = prov_idx[prov_ptr[l] + jj]
-            stamp = n_layer + l * n_prov_max + jj
+        for q in range(prov_ptr[l], prov_ptr[l + 1]):
+            p = prov_idx[q]
+            stamp = n_layer + q
             for b in range(nb):
-                o = lay_off[b, l]
-                m = lay_off[b, l + 1] - o
                 hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], dup[b, p], n[b, p])
                 if found:
-                    r = tab[hh, 5]
+                    slot_off[b, q] = tab[hh, 5]
                     if tab[hh, 6] != 0:
                         status[b] = 1
-                    shift = (lay_off[b, p] - lay_off[b, 0]) - (lay_off[r, p] - lay_off[r, 0])
-                    rs = slot_off[r, l] + jj
-                    bs = slot_off[b, l] + jj
-                    for i in range(m):
-                        dep_j[bs] = dep_j[rs] + shift
-                        dep_f[bs] = dep_f[rs]
-                        win_lo[bs] = win_lo[rs]
-                        rs += n_prov
-                        bs += n_prov
                     continue
+                so = stop
+                m = lay_off[b, l + 1] - lay_off[b, l]
+                stop += m
+                slot_off[b, q] = so
                 err = 0
-                po = lay_off[b, p]
-                pm = lay_off[b, p + 1] - po
+                sl = samp_off[b, l]
+                sp = samp_off[b, p]
+                pm = lay_off[b, p + 1] - lay_off[b, p]
                 np_ = n[b, p]
                 dp_ = dup[b, p]
                 h1, f1 = _probe(tab1, mask, stamp, dup[b, l], n[b, l], 0, 0)
-                r1 = tab1[h1, 5] if f1 else -1
+                rso = tab1[h1, 5] if f1 else -1
                 px0 = tab1[h1, 6] if f1 else pix_top
                 for i in range(m):
-                    c = samp_c[o + i]
-                    slot = slot_off[b, l] + i * n_prov + jj
+                    c = samp_c[sl + i]
                     if f1:
-                        rslot = slot_off[r1, l] + i * n_prov + jj
                         px = pix[px0 + i]
-                        win_lo[slot] = win_lo[rslot]
+                        win_lo[so + i] = win_lo[rso + i]
                     else:
                         px = depend_pixel(c, kind[l], w[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p])
                         pix[px0 + i] = px
                         st, _ = pixel_range(dup[b, l] * c, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
                                             w[p], h[p])
-                        win_lo[slot] = st
+                        win_lo[so + i] = st
                     # depend_block - 1
                     if kind[l] == _FC:
                         d = np_ - 1
@@ -329,19 +323,19 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                         lo_i = min(pm - 1, ((d + 1) * (pm - 1) - 1) // (np_ - 1))
                     else:
                         lo_i = 0
-                    dep_j[slot] = po + lo_i - lay_off[b, 0]
-                    c_a = samp_c[po + lo_i]
+                    dep_j[so + i] = lo_i
+                    c_a = samp_c[sp + lo_i]
                     if c_a < d and lo_i + 1 < pm:
-                        dep_f[slot] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
+                        dep_f[so + i] = (d - c_a) / (samp_c[sp + lo_i + 1] - c_a)
                     else:
-                        dep_f[slot] = 0.0
+                        dep_f[so + i] = 0.0
                 if not f1:
                     tab1[h1, 0] = stamp
                     tab1[h1, 1] = dup[b, l]
                     tab1[h1, 2] = n[b, l]
                     tab1[h1, 3] = 0
                     tab1[h1, 4] = 0
-                    tab1[h1, 5] = b
+                    tab1[h1, 5] = so
                     tab1[h1, 6] = px0
                     pix_top += m
                 if err:
@@ -351,14 +345,13 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                 tab[hh, 2] = n[b, l]
                 tab[hh, 3] = dup[b, p]
                 tab[hh, 4] = n[b, p]
-                tab[hh, 5] = b
+                tab[hh, 5] = so
                 tab[hh, 6] = err
     for l in range(n_layer):
-        n_prov = prov_ptr[l + 1] - prov_ptr[l]
-        stamp = n_layer * (n_prov_max + 1) + l
+        stamp = n_layer + n_q + l
         for b in range(nb):
             # input buffer need: max over (sampled) blocks of the summed inputcap
-            if n_prov > 0 and n[b, l] > 0:
+            if prov_ptr[l + 1] > prov_ptr[l] and n[b, l] > 0:
                 hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], idiv[b, l], ddiv[b, l])
                 if found:
                     inbuf[b, l] = inbuf[tab[hh, 5], l]
@@ -371,7 +364,7 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                 tab[hh, 3] = idiv[b, l]
                 tab[hh, 4] = ddiv[b, l]
                 tab[hh, 5] = b
-    return status, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, inbuf, win_bonus
+    return status, lay_off, samp_off, slot_off, samp_c[:top], dep_j[:stop], dep_f[:stop], win_lo[:stop], inbuf
 
 
 def sample_caps(network, max_samples: int, min_samples: int) -> np.ndarray:
@@ -597,7 +590,7 @@ def _reaches(lo, threshold, scale):
 
 @numba.njit(**_JIT)
 def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_idx, cons_ptr, cons_idx,
-         c_out, dup, n, lay_off, samp_c, slot_off, dep_j, dep_f, win_lo, win_bonus, inbuf, bit_level, partner, sharer,
+         c_out, dup, n, lay_off, samp_off, slot_off, samp_c, dep_j, dep_f, win_lo, inbuf, bit_level, partner, sharer,
          tadc, prev_tadc, use_prev, do_buf, geo, ev_stride, cap_scale):
     nd = idx.shape[0]
     n_layer = op_code.shape[1]
@@ -690,6 +683,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             kappa_last[l] = kappa[K - 1]
             o = lay_off[b, l]
             m = lay_off[b, l + 1] - o
+            so = samp_off[b, l]
             n_prov = prov_ptr[l + 1] - prov_ptr[l]
             period[i, l] = mx
             prev_c = 0
@@ -697,22 +691,24 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             if pl_ > l:
                 pl_ = -1
             pl_o = lay_off[b, pl_] if pl_ >= 0 else 0
+            pl_s = samp_off[b, pl_] if pl_ >= 0 else 0
             pl_m = (lay_off[b, pl_ + 1] - pl_o) if pl_ >= 0 else 0
             sl_ = sharer[b, l] if use_prev else -1
             sl_o = lay_off[b, sl_] if sl_ >= 0 else 0
+            sl_s = samp_off[b, sl_] if sl_ >= 0 else 0
             sl_m = (lay_off[b, sl_ + 1] - sl_o) if sl_ >= 0 else 0
             ptr_pl = 0
             ptr_sl = 0
             for j in range(m):
-                c = samp_c[o + j]
+                c = samp_c[so + j]
                 if n_prov == 0:
                     a = 0.0 if c == 0 else NEG
                 else:
                     a = NEG
-                    for jj in range(n_prov):
-                        p = prov_idx[prov_ptr[l] + jj]
-                        slot = slot_off[b, l] + j * n_prov + jj
-                        g = dep_j[slot]
+                    for q in range(prov_ptr[l], prov_ptr[l + 1]):
+                        p = prov_idx[q]
+                        slot = slot_off[b, q] + j
+                        g = lay_off[b, p] - base + dep_j[slot]
                         t = tl[g]
                         f = dep_f[slot]
                         if f > 0.0:
@@ -752,12 +748,12 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                                 # the unsampled blocks since the last sample need ADC slots too
                                 w = tk[k]
                                 for _ in range(gap - 1):
-                                    w, ptr_pl = _adc_window(ta, samp_c, pl_o - tb, pl_o, pl_m, w + dcb[k], float(B),
+                                    w, ptr_pl = _adc_window(ta, samp_c, pl_o - tb, pl_s, pl_m, w + dcb[k], float(B),
                                                             ptr_pl)
                                 v = max(v, w + dcb[k])
-                            v, ptr_pl = _adc_window(ta, samp_c, pl_o - tb, pl_o, pl_m, v, float(B), ptr_pl)
+                            v, ptr_pl = _adc_window(ta, samp_c, pl_o - tb, pl_s, pl_m, v, float(B), ptr_pl)
                         if sl_ >= 0:
-                            v, ptr_sl = _adc_free(prev_tadc, samp_c, sl_o, sl_o, sl_m, v, float(B), ptr_sl)
+                            v, ptr_sl = _adc_free(prev_tadc, samp_c, sl_o, sl_s, sl_m, v, float(B), ptr_sl)
                     tk[k] = v
                 if p_ld >= 0:
                     tld[o - base + j] = tk[p_ld]
@@ -796,8 +792,8 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 continue
             ol = lay_off[b, l]
             op_ = lay_off[b, p]
-            d = _pair_delay(ta, samp_c, ol - tb, ol, lay_off[b, l + 1] - ol, n[b, l],
-                            op_ - tb, op_, lay_off[b, p + 1] - op_, n[b, p], float(B))
+            d = _pair_delay(ta, samp_c, ol - tb, samp_off[b, l], lay_off[b, l + 1] - ol, n[b, l],
+                            op_ - tb, samp_off[b, p], lay_off[b, p + 1] - op_, n[b, p], float(B))
             pair_delay[i] += d * d
         pair_delay[i] = np.sqrt(pair_delay[i])
         # ---- buffers (§8.7) from the recurrence times ----
@@ -831,6 +827,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             if _reaches(e_max, thr, cap_scale):
                 break
             po = lay_off[b, pl]
+            ps = samp_off[b, pl]
             pm = lay_off[b, pl + 1] - po
             if pm == 0:
                 v = inbuf[b, pl] + outbuf[pl]
@@ -856,7 +853,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 L = cons_idx[e]
                 if lay_off[b, L + 1] > lay_off[b, L]:
                     tau0 = min(tau0, tld[lay_off[b, L] - base])
-            best = dup_pl * _count_le(tst, samp_c, po - base, po, pm, n_pl, tau0)
+            best = dup_pl * _count_le(tst, samp_c, po - base, ps, pm, n_pl, tau0)
             # the scan of this layer may stop once its value is in the capacity bin of its bound
             settled = _reaches(inbuf[b, pl] + best * c_out[pl], thr, cap_scale)
             for e in range(c0, c1):
@@ -864,13 +861,12 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                     break
                 L = cons_idx[e]
                 lo_o = lay_off[b, L]
+                lo_s = samp_off[b, L]
                 lm = lay_off[b, L + 1] - lo_o
-                lp = prov_ptr[L + 1] - prov_ptr[L]
-                jj = 0
+                sl0 = 0
                 for q in range(prov_ptr[L], prov_ptr[L + 1]):
                     if prov_idx[q] == pl:
-                        jj = q - prov_ptr[L]
-                sl0 = slot_off[b, L] + jj
+                        sl0 = slot_off[b, q]
                 ptr_p = 0  # provider ST sample at or below tau
                 for e2 in range(c0, c1):
                     qptr[2 * (e2 - c0)] = 0
@@ -886,7 +882,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                     t_s = tst[lo_l + j]
                     # next consumer event after t_s: its next ST or the first LD after t_s
                     if j + 1 < lm:
-                        nxt = t_s + _slope(tst, samp_c, lo_l + j, lo_o + j)
+                        nxt = t_s + _slope(tst, samp_c, lo_l + j, lo_s + j)
                     else:
                         nxt = 1e300
                     if tld[lo_l] > t_s:
@@ -896,7 +892,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                             ptr_l += 1
                         if ptr_l + 1 < lm:
                             t_a = tld[lo_l + ptr_l]
-                            slope = _slope(tld, samp_c, lo_l + ptr_l, lo_o + ptr_l)
+                            slope = _slope(tld, samp_c, lo_l + ptr_l, lo_s + ptr_l)
                             x_ = t_s - t_a
                             # x_ < slope: the quotient rounds below 1 and its floor is 0 (no division)
                             nld = t_a + ((np.floor(x_ / slope) if x_ >= slope else 0.0) + 1.0) * slope
@@ -910,6 +906,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         if L2 == L:
                             continue
                         o2 = lay_off[b, L2]
+                        s2 = samp_off[b, L2]
                         m2 = lay_off[b, L2 + 1] - o2
                         for which in range(2):
                             tv = tld if which == 0 else tst
@@ -926,7 +923,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                                 qptr[pi_] = ptr
                                 if ptr + 1 < m2:
                                     t_a = tv[o2l + ptr]
-                                    slope = _slope(tv, samp_c, o2l + ptr, o2 + ptr)
+                                    slope = _slope(tv, samp_c, o2l + ptr, s2 + ptr)
                                     x_ = t_s - t_a
                                     v2 = t_a + ((np.floor(x_ / slope) if x_ >= slope else 0.0) + 1.0) * slope
                                 else:
@@ -944,8 +941,8 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         if ptr_p + 1 >= pm:
                             cnt = float(n_pl)
                         else:
-                            c_a = samp_c[po + ptr_p]
-                            c_b = samp_c[po + ptr_p + 1]
+                            c_a = samp_c[ps + ptr_p]
+                            c_b = samp_c[ps + ptr_p + 1]
                             t_a = tst[lo_p + ptr_p]
                             f = (tau - t_a) / (tst[lo_p + ptr_p + 1] - t_a)
                             cnt = float(c_a + int(f * (c_b - c_a)) + 1)
@@ -953,10 +950,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                                 # the provider cannot run faster than one block per period after a sample
                                 fast = float(min(c_b, c_a + int((tau - t_a) / per_pl)) + 1)
                                 cnt = cnt + UB * (fast - cnt)
-                    sl = sl0 + j * lp
-                    v = dup_pl * cnt - win_lo[sl]
-                    if win_bonus.shape[0] > 0:
-                        v += win_bonus[sl]
+                    v = dup_pl * cnt - win_lo[sl0 + j]
                     if v > best:
                         best = v
                         settled = _reaches(inbuf[b, pl] + best * c_out[pl], thr, cap_scale)
@@ -981,6 +975,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 for e in range(c0, c1):
                     L = cons_idx[e]
                     lo_o = lay_off[b, L]
+                    lo_s = samp_off[b, L]
                     lm = lay_off[b, L + 1] - lo_o
                     if lm == 0:
                         continue
@@ -995,9 +990,9 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                             ptr += 1
                         cptr[pi_] = ptr
                         t_a = tv[o_l + ptr]
-                        c_a = samp_c[lo_o + ptr]
+                        c_a = samp_c[lo_s + ptr]
                         if ptr + 1 < lm:
-                            slope = _slope(tv, samp_c, o_l + ptr, lo_o + ptr)
+                            slope = _slope(tv, samp_c, o_l + ptr, lo_s + ptr)
                             x_ = T - t_a
                             if x_ < slope:
                                 cb = c_a
@@ -1022,7 +1017,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                                              geo[1, pl], geo[2, pl])
                         memo_lo = st0
                     lat_lo = memo_lo
-                v = dup_pl * (samp_c[po + k] + 1.0) - lat_lo
+                v = dup_pl * (samp_c[ps + k] + 1.0) - lat_lo
                 if v > best:
                     best = v
                     settled = _reaches(inbuf[b, pl] + best * c_out[pl], thr, cap_scale)
@@ -1087,11 +1082,11 @@ def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, bl
         partner = np.full(dup.shape, -1, dtype=np.int64)
     partner = i64(partner)
     sharer = sharer_of(partner)
-    tadc = np.zeros(samples.samp_c.shape[0] if passes > 1 else 0)
+    tadc = np.zeros(samples.lay_off[-1, -1] if passes > 1 else 0)
     args = (op_code, n_ops, i64(bits))
     rest = (prov[0], prov[1], cons[0], cons[1], network.arrays.out_channels, dup, blocks,
-            samples.lay_off, samples.samp_c, samples.slot_off, samples.dep_j, samples.dep_f,
-            samples.win_lo, samples.win_bonus, samples.inbuf, _BIT, partner, sharer)
+            samples.lay_off, samples.samp_off, samples.slot_off, samples.samp_c, samples.dep_j, samples.dep_f,
+            samples.win_lo, samples.inbuf, _BIT, partner, sharer)
     kt, kl, ks, km = i64(k_tran), i64(k_ld), i64(k_st), i64(k_mrg)
     arr = network.arrays
     geo = np.ascontiguousarray(np.stack([arr.kind, arr.out_h, arr.out_w, arr.kernel_h, arr.kernel_w, arr.stride_h,
