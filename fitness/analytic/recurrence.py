@@ -611,6 +611,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
     dcb = np.zeros(kmax, dtype=np.int64)
     tk = np.zeros(kmax, dtype=np.float64)
     dsum = np.zeros(kmax, dtype=np.float64)
+    dz = np.zeros(kmax, dtype=np.float64)
     dcbf = np.zeros(kmax, dtype=np.float64)
     isbit = np.zeros(kmax, dtype=np.bool_)
     max_s = 1
@@ -699,6 +700,11 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             sl_m = (lay_off[b, sl_ + 1] - sl_o) if sl_ >= 0 else 0
             ptr_pl = 0
             ptr_sl = 0
+            # without ADC waiting tk holds t_k - D_k (see below); dz adds D_k back where a
+            # time is read (zero on the waiting path, which keeps t_k itself)
+            fast = pl_ < 0 and sl_ < 0
+            for k in range(K):
+                dz[k] = dsum[k] if fast else 0.0
             for j in range(m):
                 c = samp_c[so + j]
                 if n_prov == 0:
@@ -717,22 +723,23 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                         if t > a:
                             a = t
                 gap = c - prev_c
-                if pl_ < 0 and sl_ < 0:
+                if fast:
                     # no ADC waiting: t_k - D_k (D_k = sum of dop before k) is a running max,
-                    # one max per op on the dependency chain instead of an add and a max (the
-                    # same times where they are whole steps; an interpolated arrival may move
-                    # in its last bits, well below the half step that rounds the makespan)
+                    # one max per op on the dependency chain instead of an add and a max, and
+                    # kept in that form from block to block (the same times where they are
+                    # whole steps; an interpolated arrival may move in its last bits, well
+                    # below the half step that rounds the makespan)
                     r = a
                     if j > 0:
                         gf = float(gap)
                         for k in range(K):
-                            w = tk[k] + gf * dcbf[k] - dsum[k]
+                            w = tk[k] + gf * dcbf[k]
                             if w > r:
                                 r = w
-                            tk[k] = r + dsum[k]
+                            tk[k] = r
                     else:
                         for k in range(K):
-                            tk[k] = r + dsum[k]
+                            tk[k] = r
                     K_wait = 0
                 else:
                     K_wait = K
@@ -756,27 +763,27 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                             v, ptr_sl = _adc_free(prev_tadc, samp_c, sl_o, sl_s, sl_m, v, float(B), ptr_sl)
                     tk[k] = v
                 if p_ld >= 0:
-                    tld[o - base + j] = tk[p_ld]
+                    tld[o - base + j] = tk[p_ld] + dz[p_ld]
                 if p_st >= 0:
-                    tst[o - base + j] = tk[p_st]
+                    tst[o - base + j] = tk[p_st] + dz[p_st]
                 if p_adc >= 0:
-                    v = tk[p_adc]
+                    v = tk[p_adc] + dz[p_adc]
                     ta[o + j - tb] = v
                     if j == 0:
                         adc_first[i, l] = v
                     if j == m - 1:
                         adc_last[i, l] = v + B
                 if p_tran >= 0 and j == 0:
-                    tran_first[i, l] = tk[p_tran]
-                tl[o - base + j] = tk[K - 1]
+                    tran_first[i, l] = tk[p_tran] + dz[p_tran]
+                tl[o - base + j] = tk[K - 1] + dz[K - 1]
                 if j == 0:
-                    t_first[i, l] = tk[0]
+                    t_first[i, l] = tk[0] + dz[0]
                 prev_c = c
             if m > 0:
-                t_end[i, l] = tk[K - 1]
-                mrg_last[i, l] = tk[K - 1] + kappa[K - 1]
+                t_end[i, l] = tk[K - 1] + dz[K - 1]
+                mrg_last[i, l] = t_end[i, l] + kappa[K - 1]
                 for k in range(K):
-                    v = tk[k]
+                    v = tk[k] + dz[k]
                     if isbit[k]:
                         v += B - 1
                     if v > makespan:
