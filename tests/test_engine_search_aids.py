@@ -237,3 +237,57 @@ def test_stall_counts_the_populations_progress():
     assert extra == {"best_hv": 0.5, "stall": 0}
     loop._track_progress(state(0.6))
     assert extra["stall"] == 0
+
+
+def test_perturb_redraws_layers_at_the_elite_setting(problem):
+    """A restart's large-neighbourhood move: each child keeps an elite's global genes
+    (crossbar size, resolutions, ratio, macro size), is repaired, and takes some layers'
+    blocks from its source row while keeping others from the elite."""
+    from genomes.layout import N_GLOBAL
+    from genomes.repair import repair
+
+    rng = np.random.default_rng(4)
+    E = problem.initial(3, rng)
+    sources = problem.initial(64, rng)
+    P = problem.perturb(E, sources, rng)
+    assert P.shape == sources.shape
+    np.testing.assert_array_equal(repair(problem.layout, P), P)
+    elite_of = [int(np.flatnonzero((E[:, :N_GLOBAL] == row[:N_GLOBAL]).all(axis=1))[0]) for row in P]
+    assert len(set(elite_of)) > 1  # elites drawn among all of E
+    dup = problem.layout.dup_slice
+    from_elite = (P[:, dup] == E[elite_of][:, dup]).mean()
+    assert 0.2 < from_elite < 0.95  # most layers kept, some redrawn (before the budget rescale)
+
+
+def test_restart_seeds_half_the_population_from_the_archive(problem):
+    """A restart's fresh population: its second half are perturbed archive designs (the
+    archive's global setting), the first half fresh genomes; restart_elite=0 gives only
+    fresh genomes."""
+    from genomes.layout import N_GLOBAL
+
+    state = _run(problem, _settings(restart_after=0), 4)
+    assert len(state.archive.genomes) >= 1
+    seen = []
+    fn, args = problem.scorer("analytic")
+
+    def evaluate(G):
+        seen.append(np.array(G))
+        return fn(*args, G)
+
+    restart = loop.replace(state, extra=dict(state.extra, stall=10**6))
+    rng = np.random.Generator(type(state.rng.bit_generator)())
+    rng.bit_generator.state = state.rng.bit_generator.state
+    initial = problem.initial(8, rng)  # what the restart draws first, from the state's generator
+    arch = {tuple(g[:N_GLOBAL]) for g in state.archive.genomes}
+    for elite in (0.5, 0.0):
+        seen.clear()
+        loop.step(restart, problem, evaluate, _settings(restart_after=1, restart_elite=elite))
+        fresh = seen[0]
+        if elite == 0.0:
+            np.testing.assert_array_equal(fresh, initial)
+            continue
+        np.testing.assert_array_equal(fresh[:4], initial[:4])
+        assert all(tuple(g[:N_GLOBAL]) in arch for g in fresh[4:])
+        assert not (fresh[4:] == initial[4:]).all(axis=1).any()
+    with pytest.raises(ValueError):
+        _settings(restart_elite=1.5)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 FIDELITIES = ("analytic", "cycle")
+# share of the layers that a restart's large-neighbourhood move redraws (PimProblem.perturb)
+LNS_SHARE = (0.2, 0.5)
 
 class Problem(Protocol):
     n_genes: int
@@ -101,6 +103,29 @@ class PimProblem:
         children = np.concatenate(crossover(self.layout, E[ia], E[ib], rng))[:n]
         children = mutate(self.layout, children, rng, p_global=0.3, p_dup=0.8, global_genes=("rram_ratio",))
         return np.asarray(repair(self.layout, children), dtype=np.int64)
+
+    def perturb(self, E: np.ndarray, sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Large-neighbourhood moves for a restart, one per row of ``sources`` (fresh genomes):
+        a copy of an elite genome of ``E`` (drawn uniformly) in which a random 20-50 % of the
+        MVM layers take their gene blocks (dup, macro count, sharing) from the source row,
+        repaired. The elite's crossbar size, resolutions, ratio and macro size stay.
+
+        Single-move neighbours cannot leave a converged per-layer allocation, and a fresh
+        start rarely finds a basin as good as the best one's global setting; redrawing a
+        block of layers at that setting lands in nearby basins instead."""
+        from genomes.repair import repair
+
+        E = np.asarray(E, dtype=np.int64)
+        sources = np.asarray(sources, dtype=np.int64)
+        k = len(sources)
+        blocks = self.layout.layer_blocks
+        children = E[rng.integers(len(E), size=k)].copy()
+        share = rng.uniform(LNS_SHARE[0], LNS_SHARE[1], size=k)
+        take = rng.random((k, len(blocks))) < share[:, None]
+        for j, cols in enumerate(blocks):
+            rows = np.flatnonzero(take[:, j])
+            children[np.ix_(rows, cols)] = sources[np.ix_(rows, cols)]
+        return np.asarray(repair(self.layout, children, rng), dtype=np.int64)
 
     def scorer(self, fidelity: str):
         return score_designs, (self.network, self.hardware, self.layout, fidelity)
