@@ -705,9 +705,24 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             fast = pl_ < 0 and sl_ < 0
             for k in range(K):
                 dz[k] = dsum[k] if fast else 0.0
+            # one provider (most layers): its slot column, time offset and last-op cycles,
+            # read once per layer instead of once per sample
+            s1, g1, k1 = 0, 0, 0.0
+            if n_prov == 1:
+                p1 = prov_idx[prov_ptr[l]]
+                s1 = slot_off[b, prov_ptr[l]]
+                g1 = lay_off[b, p1] - base
+                k1 = float(kappa_last[p1])
             for j in range(m):
                 c = samp_c[so + j]
-                if n_prov == 0:
+                if n_prov == 1:
+                    g = g1 + dep_j[s1 + j]
+                    t = tl[g]
+                    f = dep_f[s1 + j]
+                    if f > 0.0:
+                        t = t + f * (tl[g + 1] - t)
+                    a = t + k1
+                elif n_prov == 0:
                     a = 0.0 if c == 0 else NEG
                 else:
                     a = NEG
