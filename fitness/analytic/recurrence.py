@@ -588,6 +588,15 @@ def _reaches(lo, threshold, scale):
     return np.ceil(lo * (1.0 - 1e-9) * scale) * BUFFER_SLACK > threshold
 
 
+@numba.njit(inline="always", **_JIT)
+def _n_events(m, stride):
+    """Events of a layer with m samples when every stride-th and the last are taken:
+    samples 0, stride, 2 stride, ... and m - 1 (min(v x stride, m - 1) for v below this)."""
+    if m <= 0:
+        return 0
+    return (m + stride - 2) // stride + 1
+
+
 @numba.njit(**_JIT)
 def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_idx, cons_ptr, cons_idx,
          c_out, dup, n, lay_off, samp_off, slot_off, samp_c, dep_j, dep_f, win_lo, inbuf, bit_level, partner, sharer,
@@ -896,11 +905,11 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 ptr_l = 0  # consumer LD sample at or below t_s
                 lo_l = lo_o - base
                 lo_p = po - base
-                for j in range(lm):
+                # events at every ev_stride-th sample and the last (no division per sample)
+                for jv in range(_n_events(lm, ev_stride)):
                     if settled:
                         break
-                    if j % ev_stride != 0 and j != lm - 1:
-                        continue
+                    j = min(jv * ev_stride, lm - 1)
                     t_s = tst[lo_l + j]
                     # next consumer event after t_s: its next ST or the first LD after t_s
                     if j + 1 < lm:
@@ -984,11 +993,10 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             memo_l = -1
             memo_cb = -1
             memo_lo = 0
-            for k in range(pm):
+            for kv in range(_n_events(pm, ev_stride)):
                 if settled:
                     break
-                if k % ev_stride != 0 and k != pm - 1:
-                    continue
+                k = min(kv * ev_stride, pm - 1)
                 T = tst[po - base + k]
                 lat_t = -1.0
                 lat_lo = 0
