@@ -61,6 +61,39 @@ def _die(G):
     os._exit(1)
 
 
+def test_a_pool_broken_under_one_evaluator_is_not_a_retry_for_another(tmp_path):
+    """The local evaluators of a process share one worker pool (a run's search and verify
+    evaluators). A worker dying under one of them costs that one a retry; the other's next
+    batch runs on the pool that replaced the broken one, without a retry or a warning."""
+    import warnings
+
+    from evo_pimsyn.engine.evaluation import Evaluator, WorkerRetryWarning
+
+    marker = str(tmp_path / "died")
+    G = np.arange(8, dtype=np.int64).reshape(4, 2)
+    with Evaluator(_die_once, (marker,), workers=2) as first, Evaluator(_die_once, (marker,), workers=2) as second:
+        assert second(G)["v"].tolist() == [0, 2, 4, 6]
+        with pytest.warns(WorkerRetryWarning):
+            assert first(-G)["v"].tolist() == [0, -2, -4, -6]
+        assert first.retries_used == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", WorkerRetryWarning)
+            assert second(G)["v"].tolist() == [0, 2, 4, 6]
+        assert second.retries_used == 0
+
+
+def _die_once(marker, G):
+    """Rows' first gene; the first call on a batch with a negative gene kills its worker."""
+    import os
+
+    import pandas as pd
+
+    if (G[:, 0] < 0).any() and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return pd.DataFrame({"v": G[:, 0]})
+
+
 def test_dask_worker_killed_mid_batch(reference, tmp_path):
     cluster = Cluster(2, tmp_path)
     try:

@@ -132,6 +132,10 @@ class Evaluator:
         slices = even_slices(len(G), self._n_slices(len(G)))
         if self._executor is None:  # dask
             return self._parallel([delayed(self.fn)(*self.args, G[s]) for s in slices])
+        # The pool is shared with every other local evaluator of the process (a run's search
+        # and verify evaluators): one whose batch broke it has already replaced it, so ask
+        # for the current one instead of submitting to the broken pool this one opened with.
+        self._executor = _local_executor(self.workers)
         p = self._payload
         futures = [self._executor.submit(backends.call_with_payload, p.key, p.path, self.fn, G[s]) for s in slices]
         try:
