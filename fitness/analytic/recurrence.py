@@ -38,8 +38,8 @@ Two numba kernels loop over the designs (no Python work per design):
   :func:`_build_memo` computes and stores it once per distinct key in the batch
   (open-addressing tables) and points the other designs at it (:class:`Samples`);
   :func:`_build` is the direct per-design version it is tested equal to;
-* :func:`run_recurrence` (once per fixed-point round): steps, per-layer timing summaries,
-  the shared-ADC pair delay and the buffer need. The buffer need is a max over layers of
+* :func:`run_recurrence` (once per fixed-point round): steps, the shared-ADC pair delay
+  and the buffer need. The buffer need is a max over layers of
   inbuf + outbuf with outbuf <= dup x n x C; layers are visited by decreasing bound and
   the rest skipped once none can raise the max (same result, bit for bit); with a
   ``capacity_scale`` the scan also stops once no layer can change the memory capacity
@@ -606,14 +606,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
     kmax = op_code.shape[2]
     steps = np.zeros(nd, dtype=np.int64)
     elements = np.zeros(nd, dtype=np.float64)
-    # per-layer summaries: first op-0 start, last-block last-op start, ADC busy window, period
-    t_first = np.zeros((nd, n_layer), dtype=np.float64)
-    t_end = np.zeros((nd, n_layer), dtype=np.float64)
-    adc_first = np.zeros((nd, n_layer), dtype=np.float64)
-    adc_last = np.zeros((nd, n_layer), dtype=np.float64)
-    tran_first = np.zeros((nd, n_layer), dtype=np.float64)
-    mrg_last = np.zeros((nd, n_layer), dtype=np.float64)
-    period = np.zeros((nd, n_layer), dtype=np.float64)
+    period = np.zeros(n_layer, dtype=np.float64)  # of the current design: max dcb (steps per block)
     kappa = np.zeros(kmax, dtype=np.int64)
     rep = np.zeros(kmax, dtype=np.int64)
     dop = np.zeros(kmax, dtype=np.int64)
@@ -654,13 +647,12 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
         for l in range(n_layer):
             K = n_ops[b, l]
             # positions of the ops whose times are kept (each occurs at most once per op list)
-            p_ld, p_st, p_adc, p_tran = -1, -1, -1, -1
+            p_ld, p_st, p_adc = -1, -1, -1
             for k in range(K):
                 op = op_code[b, l, k]
                 kap = 1
                 if op == TRAN:
                     kap = k_tran[i, l]
-                    p_tran = k
                 elif op == LD:
                     kap = k_ld[i, l]
                     p_ld = k
@@ -695,7 +687,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             m = lay_off[b, l + 1] - o
             so = samp_off[b, l]
             n_prov = prov_ptr[l + 1] - prov_ptr[l]
-            period[i, l] = mx
+            period[l] = mx
             prev_c = 0
             pl_ = partner[b, l]
             if pl_ > l:
@@ -791,21 +783,10 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 if p_st >= 0:
                     tst[o - base + j] = tk[p_st] + dz[p_st]
                 if p_adc >= 0:
-                    v = tk[p_adc] + dz[p_adc]
-                    ta[o + j - tb] = v
-                    if j == 0:
-                        adc_first[i, l] = v
-                    if j == m - 1:
-                        adc_last[i, l] = v + B
-                if p_tran >= 0 and j == 0:
-                    tran_first[i, l] = tk[p_tran] + dz[p_tran]
+                    ta[o + j - tb] = tk[p_adc] + dz[p_adc]
                 tl[o - base + j] = tk[K - 1] + dz[K - 1]
-                if j == 0:
-                    t_first[i, l] = tk[0] + dz[0]
                 prev_c = c
             if m > 0:
-                t_end[i, l] = tk[K - 1] + dz[K - 1]
-                mrg_last[i, l] = t_end[i, l] + kappa[K - 1]
                 for k in range(K):
                     v = tk[k] + dz[k]
                     if isbit[k]:
@@ -867,7 +848,7 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
                 continue
             dup_pl = dup[b, pl]
             n_pl = n[b, pl]
-            per_pl = period[i, pl]
+            per_pl = period[pl]
             c0 = cons_ptr[pl]
             c1 = cons_ptr[pl + 1]
             if pm == 0:
@@ -1056,20 +1037,13 @@ def _run(idx, op_code, n_ops, bits, k_tran, k_ld, k_st, k_mrg, prov_ptr, prov_id
             if v > e_max:
                 e_max = v
         elements[i] = e_max
-    return steps, elements, t_first, t_end, adc_first, adc_last, tran_first, mrg_last, period, pair_delay
+    return steps, elements, pair_delay
 
 
 @dataclass
 class Timing:
     steps: np.ndarray  # int[n]
     elements: np.ndarray  # float[n]
-    t_first: np.ndarray  # [n, L] op-0 start of block 0
-    t_end: np.ndarray  # [n, L] last-op start of the last block
-    adc_first: np.ndarray  # [n, L] first ADC start
-    adc_last: np.ndarray  # [n, L] last ADC bit end
-    tran_first: np.ndarray  # [n, L]
-    mrg_last: np.ndarray  # [n, L]
-    period: np.ndarray  # [n, L] max dcb (self-limited steps per block)
     pair_delay: np.ndarray  # [n] fluid-queue delay of the shared ADC pairs (root of the summed squares)
 
 
