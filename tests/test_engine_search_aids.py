@@ -259,10 +259,10 @@ def test_perturb_redraws_layers_at_the_elite_setting(problem):
     assert 0.2 < from_elite < 0.95  # most layers kept, some redrawn (before the budget rescale)
 
 
-def test_restart_seeds_half_the_population_from_the_archive(problem):
-    """A restart's fresh population: its second half are perturbed archive designs (the
-    archive's global setting), the first half fresh genomes; restart_elite=0 gives only
-    fresh genomes."""
+def test_every_other_restart_seeds_half_the_population_from_the_archive(problem):
+    """The 1st, 3rd, ... restart's fresh population: its second half are perturbed archive
+    designs (the archive's global setting), the first half fresh genomes. The 2nd, 4th, ...
+    restart and restart_elite=0 give only fresh genomes."""
     from genomes.layout import N_GLOBAL
 
     state = _run(problem, _settings(restart_after=0), 4)
@@ -274,16 +274,17 @@ def test_restart_seeds_half_the_population_from_the_archive(problem):
         seen.append(np.array(G))
         return fn(*args, G)
 
-    restart = loop.replace(state, extra=dict(state.extra, stall=10**6))
     rng = np.random.Generator(type(state.rng.bit_generator)())
     rng.bit_generator.state = state.rng.bit_generator.state
     initial = problem.initial(8, rng)  # what the restart draws first, from the state's generator
     arch = {tuple(g[:N_GLOBAL]) for g in state.archive.genomes}
-    for elite in (0.5, 0.0):
+    for elite, done, seeded in ((0.5, 0, True), (0.5, 1, False), (0.5, 2, True), (0.0, 0, False)):
         seen.clear()
-        loop.step(restart, problem, evaluate, _settings(restart_after=1, restart_elite=elite))
+        restart = loop.replace(state, extra=dict(state.extra, stall=10**6, restarts=done))
+        new, _ = loop.step(restart, problem, evaluate, _settings(restart_after=1, restart_elite=elite))
+        assert new.extra["restarts"] == done + 1
         fresh = seen[0]
-        if elite == 0.0:
+        if not seeded:
             np.testing.assert_array_equal(fresh, initial)
             continue
         np.testing.assert_array_equal(fresh[:4], initial[:4])

@@ -9,8 +9,8 @@ setting within seconds), every generation also scores a local-search batch
 (``problem.neighbors`` of the best quarter: ratio, dup, macro and sharing moves at a fixed
 crossbar size and cell / DAC resolution), and after ``Settings.restart_after``
 generations without progress of the population (its hypervolume) it restarts from
-``problem.initial`` (the archive keeps the bests), half of the fresh population being
-large-neighbourhood moves of archive designs (``problem.perturb``). With one objective and a ``verify``
+``problem.initial`` (the archive keeps the bests); every other restart makes half of
+the fresh population large-neighbourhood moves of archive designs (``problem.perturb``). With one objective and a ``verify``
 evaluator (the exact cycle model behind an analytic search), designs that would become
 the best are re-scored with it first, so the search cannot settle on a design the fast
 fidelity over-rates, and the last ``Settings.polish_fraction`` of the run polishes the best
@@ -55,9 +55,12 @@ class Settings:
     # hypervolume did not grow (0: never). The archive keeps everything found before a restart.
     local_fraction: float = 1.0
     restart_after: int = 60
-    # A restart breeds this fraction of the fresh population from the archive (problems with
-    # a ``perturb`` method): archive designs with a random part of their layers redrawn from
-    # the fresh genomes (a large-neighbourhood move around the best basins found so far).
+    # Every other restart (the 1st, 3rd, ...) breeds this fraction of the fresh population
+    # from the archive (problems with a ``perturb`` method): archive designs with a random
+    # part of their layers redrawn from the fresh genomes, a large-neighbourhood move around
+    # the best basins found so far. The restarts in between are wholly fresh: bred from the
+    # archive, a population keeps the archive's crossbar size, resolutions and ratio, and a
+    # run whose first basin has a poor setting would never leave it.
     restart_elite: float = 0.5
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
     # fidelity): at most this many designs per generation that would beat the best
@@ -231,7 +234,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         # Restart: a fresh initial population (the archive keeps the old bests), so that
         # a converged population explores other global settings and basins again.
         G = np.asarray(problem.initial(n, rng), dtype=np.int64)
-        n_elite = int(round(settings.restart_elite * n))
+        n_elite = int(round(settings.restart_elite * n)) if int(extra.get("restarts", 0)) % 2 == 0 else 0
         if n_elite > 0 and len(archive.genomes) and hasattr(problem, "perturb"):
             G[n - n_elite:] = problem.perturb(archive.genomes, G[:n_elite], rng)
         fresh = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
