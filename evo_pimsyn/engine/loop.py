@@ -10,11 +10,12 @@ setting within seconds), every generation also scores a local-search batch
 crossbar size and cell / DAC resolution), and after ``Settings.restart_after``
 generations without progress of the population (its hypervolume) it restarts from
 ``problem.initial`` (the archive keeps the bests); every other restart makes half of
-the fresh population large-neighbourhood moves of archive designs (``problem.perturb``). With one objective and a ``verify``
-evaluator (the exact cycle model behind an analytic search), designs that would become
-the best are re-scored with it first, so the search cannot settle on a design the fast
-fidelity over-rates, and the last ``Settings.polish_fraction`` of the run polishes the best
-verified design (its neighbours only, the best of them verified whatever the bar). The
+the fresh population large-neighbourhood moves of archive designs (``problem.perturb``).
+With one objective and a ``verify`` evaluator (the exact cycle model behind an analytic
+search), designs that would become the best are re-scored with it first, so the search
+cannot settle on a design the fast fidelity over-rates, and the last
+``Settings.polish_fraction`` of the run polishes the best verified design (its neighbours
+only, the best of them verified whatever the bar). The
 stall counter, restart, verification and polish counts (``State.extra``)
 and the verified flags (``State.verified``) and search-fidelity values
 (``State.search_values``) are checkpointed.

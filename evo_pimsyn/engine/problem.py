@@ -16,6 +16,7 @@ FIDELITIES = ("analytic", "cycle")
 # share of the layers that a restart's large-neighbourhood move redraws (PimProblem.perturb)
 LNS_SHARE = (0.2, 0.5)
 
+
 class Problem(Protocol):
     n_genes: int
     gene_names: tuple[str, ...]
