@@ -15,10 +15,9 @@ With one objective and a ``verify`` evaluator (the exact cycle model behind an a
 search), designs that would become the best are re-scored with it first, so the search
 cannot settle on a design the fast fidelity over-rates, and the last
 ``Settings.polish_fraction`` of the run polishes the best verified design (its neighbours
-only, the best of them verified whatever the bar). The
-stall counter, restart, verification and polish counts (``State.extra``)
-and the verified flags (``State.verified``) and search-fidelity values
-(``State.search_values``) are checkpointed.
+only, the best of them verified whatever the bar). The stall counter, restart,
+verification and polish counts (``State.extra``) and the verified flags
+(``State.verified``) and search-fidelity values (``State.search_values``) are checkpointed.
 """
 
 from __future__ import annotations
@@ -233,7 +232,8 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         and hasattr(problem, "neighbors") else None
     if seed_row is None and settings.restart_after and int(extra.get("stall", 0)) >= settings.restart_after:
         # Restart: a fresh initial population (the archive keeps the old bests), so that
-        # a converged population explores other global settings and basins again.
+        # a converged population explores other global settings and basins again; every
+        # other restart breeds half of it from the archive (Settings.restart_elite).
         G = np.asarray(problem.initial(n, rng), dtype=np.int64)
         n_elite = int(round(settings.restart_elite * n)) if int(extra.get("restarts", 0)) % 2 == 0 else 0
         if n_elite > 0 and len(archive.genomes) and hasattr(problem, "perturb"):
