@@ -13,8 +13,12 @@ from fitness.network import CONV, FC, Network
 
 
 def ceil_div(a, b):
-    """Exact integer ceil(a / b) for a >= 0, b > 0 (PIMSYN's float ceil is exact at these sizes)."""
-    return -(-np.asarray(a) // np.asarray(b))
+    """Exact integer ceil(a / b) for 0 <= a < 2**53, b > 0 (PIMSYN's float ceil is exact at these sizes).
+
+    Through floats: numpy's int64 floor division costs twice a float division and ceil, and
+    the float quotient cannot round across an integer (a non-integer a / b is at least 1 / b
+    from one; the rounding error is below a / b x 2**-53 < 1 / b)."""
+    return np.ceil(np.asarray(a) / np.asarray(b)).astype(np.int64)
 
 
 def slices(weight_res: int, rram_res) -> np.ndarray:

@@ -347,23 +347,36 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                 tab[hh, 4] = n[b, p]
                 tab[hh, 5] = so
                 tab[hh, 6] = err
+    # the input need depends on ddiv only through dup / ddiv rounded up (per macro); with one
+    # provider it is (largest pixel span x channels) / idiv, and the division keeps the order of
+    # the spans, so the span is computed once per (dup, n, per macro) and divided per design
+    # (the same float as dividing each span); with several providers each span is divided
+    # before the sum, so idiv stays in the key
+    raw = np.empty((nb, n_layer), dtype=np.float64)
     for l in range(n_layer):
         stamp = n_layer + n_q + l
+        one = prov_ptr[l + 1] - prov_ptr[l] == 1
         for b in range(nb):
             # input buffer need: max over (sampled) blocks of the summed inputcap
             if prov_ptr[l + 1] > prov_ptr[l] and n[b, l] > 0:
-                hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], idiv[b, l], ddiv[b, l])
+                per_macro = -((-dup[b, l]) // max(ddiv[b, l], 1))
+                div = 1 if one else idiv[b, l]
+                hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], div, per_macro)
                 if found:
-                    inbuf[b, l] = inbuf[tab[hh, 5], l]
-                    continue
-                inbuf[b, l] = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
-                                          dup[b, l], n[b, l], idiv[b, l], ddiv[b, l], cap_in, tmp)
-                tab[hh, 0] = stamp
-                tab[hh, 1] = dup[b, l]
-                tab[hh, 2] = n[b, l]
-                tab[hh, 3] = idiv[b, l]
-                tab[hh, 4] = ddiv[b, l]
-                tab[hh, 5] = b
+                    v = raw[tab[hh, 5], l]
+                else:
+                    v = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
+                                    dup[b, l], n[b, l], div, ddiv[b, l], cap_in, tmp)
+                    raw[b, l] = v
+                    tab[hh, 0] = stamp
+                    tab[hh, 1] = dup[b, l]
+                    tab[hh, 2] = n[b, l]
+                    tab[hh, 3] = div
+                    tab[hh, 4] = per_macro
+                    tab[hh, 5] = b
+                if one:
+                    v = v / idiv[b, l] if v > 0.0 else 0.0
+                inbuf[b, l] = v
     return status, lay_off, samp_off, slot_off, samp_c[:top], dep_j[:stop], dep_f[:stop], win_lo[:stop], inbuf
 
 
