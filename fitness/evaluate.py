@@ -125,9 +125,11 @@ def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
         return pd.arrays.IntegerArray(np.where(ok, values, 0).astype(np.int64), ~ok)
 
     data: dict[str, Any] = {
-        "id": batch.ids.astype(str),
+        # pd.array converts to pandas' string dtype in one pass (astype(str) first makes a
+        # fixed-width numpy copy that pandas converts again)
+        "id": pd.array(batch.ids, dtype="str"),
         "feasible": ok,
-        "reason": status.astype(str),
+        "reason": pd.array(status, dtype="str"),
         "crashed": crashed,
         "efficiency_gops_w": masked(efficiency, 0.0),
         "throughput_ips": masked(1e9 / time_ns),
