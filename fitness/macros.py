@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from fitness.crossbars import ceil_div
@@ -28,29 +29,36 @@ def macro_counts(network: Network, own_gene, partner_gene) -> MacroCounts:
     grows by m_l. An unshared layer processed later resets its own count, exactly as
     PIMSYN does (this only matters for partners that are not earlier, which crash anyway).
     """
-    own_gene = np.asarray(own_gene, dtype=np.int64)
-    partner_gene = np.asarray(partner_gene, dtype=np.int64)
-    n_design = own_gene.shape[0]
-    mvm = network.mvm_indices
-    own = np.zeros((n_design, len(network)), dtype=np.int64)
-    own[:, mvm] = own_gene
-    combined = np.ones((n_design, len(network)), dtype=np.int64)
-    partner = np.full((n_design, len(network)), -1, dtype=np.int64)
-    rows = np.arange(n_design)
-    for i, l in enumerate(mvm):
-        p_gene = partner_gene[:, i]
-        shared = p_gene >= 0
-        p_layer = np.where(shared, mvm[np.clip(p_gene, 0, len(mvm) - 1)], -1)
-        partner[:, l] = p_layer
-        combined[:, l] = own_gene[:, i]
-        if shared.any():
-            b = rows[shared]
-            combined[b, l] = own[b, p_layer[shared]] + own_gene[shared, i]
-            combined[b, p_layer[shared]] += own_gene[shared, i]
+    own_gene = np.ascontiguousarray(own_gene, dtype=np.int64)
+    partner_gene = np.ascontiguousarray(partner_gene, dtype=np.int64)
+    own, combined, partner = _combine(np.ascontiguousarray(network.mvm_indices, dtype=np.int64), len(network),
+                                      own_gene, partner_gene)
     n_macros = own_gene.sum(axis=1)
     grid_rows = np.ceil(np.sqrt(n_macros.astype(np.float64))).astype(np.int64)
     grid_cols = ceil_div(n_macros, np.maximum(grid_rows, 1))
     return MacroCounts(own, combined, partner, n_macros, grid_rows, grid_cols)
+
+
+@numba.njit(cache=True)
+def _combine(mvm, n_layer, own_gene, partner_gene):
+    n_design, n_mvm = own_gene.shape
+    own = np.zeros((n_design, n_layer), dtype=np.int64)
+    combined = np.ones((n_design, n_layer), dtype=np.int64)
+    partner = np.full((n_design, n_layer), -1, dtype=np.int64)
+    for b in range(n_design):
+        for i in range(n_mvm):
+            own[b, mvm[i]] = own_gene[b, i]
+        for i in range(n_mvm):
+            l = mvm[i]
+            g = own_gene[b, i]
+            p_gene = partner_gene[b, i]
+            combined[b, l] = g
+            if p_gene >= 0:
+                p_layer = mvm[min(p_gene, n_mvm - 1)]
+                partner[b, l] = p_layer
+                combined[b, l] = own[b, p_layer] + g
+                combined[b, p_layer] += g
+    return own, combined, partner
 
 
 def split_factors(combined, layer_dup) -> tuple[np.ndarray, np.ndarray]:

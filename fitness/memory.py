@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from fitness.hardware import Hardware
@@ -60,26 +61,35 @@ class MemoryTraffic:
 
 def memory_traffic(network: Network, col_blocks, n_slices, layer_dup, idiv, ddiv) -> MemoryTraffic:
     arr = network.arrays
-    kind = arr.kind
-    s = np.asarray(n_slices, dtype=np.int64)
-    n_design = s.shape[0]
-    shape = (n_design, len(network))
-    ld, st, ldv, stv = (np.zeros(shape) for _ in range(4))
-    for l in range(len(network)):
-        dup = layer_dup[:, l]
-        c_out = arr.out_channels[l]
-        if kind[l] in (CONV, FC):
-            xsi = col_blocks[:, l] * s  # crossbars sharing one input row (Q19)
-            size = arr.rows[l]
-            ld[:, l] = (size / idiv[:, l]) * (dup / ddiv[:, l]) * xsi
-            ldv[:, l] = dup * size * xsi
-        elif kind[l] == POOL:
-            ld[:, l] = ldv[:, l] = c_out * arr.kernel_h[l] * arr.kernel_w[l] * dup
-        else:  # ELTWISE: one operand only (Q20)
-            ld[:, l] = ldv[:, l] = dup * c_out
-        st[:, l] = dup * c_out / ddiv[:, l]
-        stv[:, l] = dup * c_out
-    return MemoryTraffic(ld, st, ldv, stv)
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    return MemoryTraffic(*_memory_traffic(i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(arr.kernel_h),
+                                          i64(arr.kernel_w), i64(col_blocks), i64(n_slices), i64(layer_dup), i64(idiv),
+                                          i64(ddiv)))
+
+
+@numba.njit(cache=True)
+def _memory_traffic(kind, rows, out_channels, kernel_h, kernel_w, col_blocks, s, layer_dup, idiv, ddiv):
+    n_design, n_layer = layer_dup.shape
+    ld = np.zeros((n_design, n_layer))
+    st = np.zeros((n_design, n_layer))
+    ldv = np.zeros((n_design, n_layer))
+    stv = np.zeros((n_design, n_layer))
+    for b in range(n_design):
+        for l in range(n_layer):
+            dup = layer_dup[b, l]
+            c_out = out_channels[l]
+            if kind[l] == CONV or kind[l] == FC:
+                xsi = col_blocks[b, l] * s[b]  # crossbars sharing one input row (Q19)
+                size = rows[l]
+                ld[b, l] = (size / idiv[b, l]) * (dup / ddiv[b, l]) * xsi
+                ldv[b, l] = dup * size * xsi
+            elif kind[l] == POOL:
+                ld[b, l] = ldv[b, l] = c_out * kernel_h[l] * kernel_w[l] * dup
+            else:  # ELTWISE: one operand only (Q20)
+                ld[b, l] = ldv[b, l] = dup * c_out
+            st[b, l] = dup * c_out / ddiv[b, l]
+            stv[b, l] = dup * c_out
+    return ld, st, ldv, stv
 
 
 def _accesses(elements, data_res: int, memory_bw: int) -> np.ndarray:

@@ -93,16 +93,11 @@ def max_ops(network: Network) -> int:
     return max(len(ops) for ops in compute_ops(network)) + 4
 
 
-def op_table(network: Network, has_tran: np.ndarray, has_mrg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Op codes [B, L, Kmax] (padded with -1) and op counts [B, L] for the final op lists.
-
-    ``has_tran``/``has_mrg`` [B, L] come from the layout (hops > 0).
-    """
-    has_tran = np.asarray(has_tran, dtype=bool)
-    has_mrg = np.asarray(has_mrg, dtype=bool)
-    n_design, n_layer = has_tran.shape
+def _op_variants(network: Network) -> tuple[np.ndarray, np.ndarray]:
+    """Every layer's op list in its four TRAN/MRG variants, flattened to row v x L + l:
+    codes [4 L, Kmax] (padded with -1) and counts [4 L]."""
+    n_layer = len(network)
     kmax = max_ops(network)
-    # All four TRAN/MRG variants per layer, then one gather by variant index.
     variants = np.full((4, n_layer, kmax), -1, dtype=np.int64)
     sizes = np.zeros((4, n_layer), dtype=np.int64)
     for l, ops in enumerate(compute_ops(network)):
@@ -111,6 +106,18 @@ def op_table(network: Network, has_tran: np.ndarray, has_mrg: np.ndarray) -> tup
             seq = (TRAN,) * t + core + (MRG,) * m
             variants[v, l, :len(seq)] = seq
             sizes[v, l] = len(seq)
-    variant = has_tran.astype(np.int64) + 2 * has_mrg.astype(np.int64)
-    layer = np.arange(n_layer)[None, :]
-    return variants[variant, layer], sizes[variant, layer]
+    return variants.reshape(4 * n_layer, kmax), sizes.reshape(-1)
+
+
+def op_table(network: Network, has_tran: np.ndarray, has_mrg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Op codes [B, L, Kmax] (padded with -1) and op counts [B, L] for the final op lists.
+
+    ``has_tran``/``has_mrg`` [B, L] come from the layout (hops > 0).
+    """
+    has_tran = np.asarray(has_tran, dtype=bool)
+    has_mrg = np.asarray(has_mrg, dtype=bool)
+    codes, sizes = _cached(network, "op_variants", _op_variants)
+    n_layer = has_tran.shape[1]
+    # one row gather per (design, layer) from the network's four variants
+    row = (has_tran.astype(np.int64) + 2 * has_mrg.astype(np.int64)) * n_layer + np.arange(n_layer)
+    return np.take(codes, row, axis=0), np.take(sizes, row)

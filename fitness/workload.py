@@ -42,51 +42,64 @@ def component_params(hardware: Hardware, adc_res, dac_res) -> ComponentParams:
     dac_res = np.asarray(dac_res, dtype=np.int64)
     n = adc_res.shape[0]
     fields = ("static_power_w", "dynamic_power_w", "peak_power_w", "frequency_ghz", "latency_ns", "area_mm2")
-    out = {f: np.full((n, N_COMPONENTS), np.nan) for f in fields}
-    valid = np.ones(n, dtype=bool)
+    base = np.full((len(fields), N_COMPONENTS), np.nan)
     for c, name in enumerate(COMPONENT_NAMES):
-        if c in (ADC, DAC):
-            continue
-        for f in fields:
-            out[f][:, c] = getattr(hardware.alu[name], f)
+        if c not in (ADC, DAC):
+            base[:, c] = [getattr(hardware.alu[name], f) for f in fields]
+    # one contiguous copy of the fixed units' row, then one gather per resolution-dependent
+    # column (writing [B, C] arrays column by column touches a cache line per element)
+    out = np.broadcast_to(base[:, None, :], (len(fields), n, N_COMPONENTS)).copy()
+    valid = np.ones(n, dtype=bool)
     for c, table, res in ((ADC, hardware.adc, adc_res), (DAC, hardware.dac, dac_res)):
-        for value in np.unique(res):
-            sel = res == value
+        values, inverse = np.unique(res, return_inverse=True)
+        lut = np.full((len(fields), len(values)), np.nan)
+        present = np.zeros(len(values), dtype=bool)
+        for i, value in enumerate(values):
             unit = table.get(int(value))
-            if unit is None:
-                valid &= ~sel
-                continue
-            for f in fields:
-                out[f][sel, c] = getattr(unit, f)
-    return ComponentParams(*(out[f] for f in fields), valid=valid)
+            if unit is not None:
+                present[i] = True
+                lut[:, i] = [getattr(unit, f) for f in fields]
+        inverse = inverse.ravel()
+        out[:, :, c] = lut[:, inverse]
+        valid &= present[inverse]
+    return ComponentParams(*out, valid=valid)
 
 
 def workloads(network: Network, hardware: Hardware, xbar_size, n_slices, row_blocks, col_blocks, layer_dup) -> np.ndarray:
     """Operations per block (per bit iteration for DAC/ADC/SHIFTADD) [B, L, N_COMPONENTS], FC-scaled."""
     arr = network.arrays
-    x = np.asarray(xbar_size, dtype=np.int64)
-    s = np.asarray(n_slices, dtype=np.int64)
-    v = hardware.vfu_width
-    n_design = x.shape[0]
-    w = np.zeros((n_design, len(network), N_COMPONENTS))
-    for l, comps in enumerate(component_order(network)):
-        dup = layer_dup[:, l]
-        rows_x, cols_x = row_blocks[:, l], col_blocks[:, l]
-        adc_ops = dup * cols_x * x * rows_x * s
-        for c in comps:
-            if c == DAC:
-                val = (dup * arr.rows[l] * (cols_x * s)).astype(np.float64)
-            elif c == ADC:
-                val = adc_ops.astype(np.float64)
-            elif c == SHIFTADD:
-                val = adc_ops.astype(np.float64) / v
-            elif c == ADDITION:
-                val = (dup * rows_x * s).astype(np.float64) / v
-            else:
-                val = (dup * arr.out_channels[l]).astype(np.float64) / v
-            if arr.kind[l] == FC:
-                val = np.minimum(np.ceil(val / FC_WORKLOAD_DIVISOR), FC_WORKLOAD_DIVISOR)
-            w[:, l, c] = val
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    return _workloads(order_table(network), i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(xbar_size),
+                      i64(n_slices), i64(row_blocks), i64(col_blocks), i64(layer_dup), float(hardware.vfu_width))
+
+
+@numba.njit(cache=True)
+def _workloads(order, kind, rows, out_channels, x, s, row_blocks, col_blocks, layer_dup, v):
+    # one design at a time: filling [B, L, C] column by column with numpy writes a cache line per element
+    n_design, n_layer = layer_dup.shape
+    w = np.zeros((n_design, n_layer, N_COMPONENTS))
+    for b in range(n_design):
+        for l in range(n_layer):
+            dup = layer_dup[b, l]
+            rows_x, cols_x = row_blocks[b, l], col_blocks[b, l]
+            adc_ops = dup * cols_x * x[b] * rows_x * s[b]
+            for j in range(order.shape[1]):
+                c = order[l, j]
+                if c < 0:
+                    break
+                if c == DAC:
+                    val = float(dup * rows[l] * (cols_x * s[b]))
+                elif c == ADC:
+                    val = float(adc_ops)
+                elif c == SHIFTADD:
+                    val = float(adc_ops) / v
+                elif c == ADDITION:
+                    val = float(dup * rows_x * s[b]) / v
+                else:
+                    val = float(dup * out_channels[l]) / v
+                if kind[l] == FC:
+                    val = min(np.ceil(val / FC_WORKLOAD_DIVISOR), float(FC_WORKLOAD_DIVISOR))
+                w[b, l, c] = val
     return w
 
 
