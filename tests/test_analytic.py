@@ -344,4 +344,5 @@ def test_chunked_passes_give_the_same_table(reference_dir, hw):
     whole = evaluate_analytic(net, hw, batch, chunk=300)
     pd.testing.assert_frame_equal(evaluate_analytic(net, hw, batch, chunk=64), whole)
     assert chunk_size(net) == 1024
-    assert chunk_size(_net(reference_dir, "alexnet")) == 2048
+    assert chunk_size(_net(reference_dir, "alexnet")) == 4096
+    assert chunk_size(_net(reference_dir, "vgg16")) == 1024

@@ -19,7 +19,7 @@ import pandas as pd
 
 from fitness.analytic.correction import corrected_steps
 from fitness.analytic.prepare import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLES, AnalyticPrepared, prepare_analytic
-from fitness.analytic.recurrence import run_recurrence
+from fitness.analytic.recurrence import run_recurrence, sample_caps
 from fitness.fixed_point import FixedPoint, Scheduled, solve
 
 
@@ -51,17 +51,18 @@ def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAUL
     return prep, fp, _frame(prep, fp)
 
 
-# Designs per pass: the [B, L, ...] stage arrays and the per-sample arrays grow with
-# designs x layers, and past a few MB they leave the cache. About 32k (design, layer) cells
-# per pass was fastest on AlexNet (12 layers: 2048 designs, 8 % faster than 1024 or 4096),
-# ResNet18 (31 layers: 1024, 12 % faster than 2048) and VGG16 (1024).
-CHUNK_CELLS = 1 << 15
+# Designs per pass: the [B, L, ...] stage arrays and the per-sample time arrays grow with
+# designs x samples, and past a few MB they leave the cache, while each pass also pays a
+# fixed cost (a few hundred numpy calls). About 2^20 (design, sampled block) cells per pass
+# was fastest: AlexNet (253 samples per design at most: 4096 designs, 7 % faster than
+# 2048), ResNet18 (908: 1024, 2 % faster than 2048) and VGG16 (784: 1024, 3 % faster).
+SAMPLE_CELLS = 1 << 20
 
 
-def chunk_size(network) -> int:
-    """Designs per pass for ``network``: the largest power of two at or below CHUNK_CELLS /
-    layers, kept within [256, 4096]."""
-    per = max(1, CHUNK_CELLS // max(1, len(network)))
+def chunk_size(network, max_samples: int = DEFAULT_SAMPLES, min_samples: int = DEFAULT_MIN_SAMPLES) -> int:
+    """Designs per pass for ``network``: the largest power of two at or below SAMPLE_CELLS /
+    (most recurrence samples of one design), kept within [256, 4096]."""
+    per = max(1, SAMPLE_CELLS // max(1, int(sample_caps(network, max_samples, min_samples).sum())))
     return int(min(4096, max(256, 1 << (per.bit_length() - 1))))
 
 
@@ -73,7 +74,7 @@ def evaluate_analytic(network, hardware, designs, max_samples: int = DEFAULT_SAM
 
     batch = as_batch(network, designs)
     n = len(batch)
-    chunk = chunk_size(network) if chunk is None else max(1, int(chunk))
+    chunk = chunk_size(network, max_samples, min_samples) if chunk is None else max(1, int(chunk))
     if n <= chunk:
         return evaluate_analytic_full(network, hardware, batch, max_samples, min_samples=min_samples)[2]
     parts = [evaluate_analytic_full(network, hardware, batch.take(np.arange(a, min(a + chunk, n))), max_samples,
