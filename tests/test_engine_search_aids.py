@@ -239,6 +239,28 @@ def test_stall_counts_the_populations_progress():
     assert extra["stall"] == 0
 
 
+def test_stall_ignores_growth_below_the_minimum_gain():
+    """With Settings.restart_min_gain, a generation whose hypervolume grew by less than that
+    fraction counts as stalled and keeps the old baseline; a larger step resets the count."""
+    def state(best):
+        st = loop.State(0, np.zeros((2, 1), dtype=np.int64), np.array([[-best], [-0.1]]), np.zeros(2), None, [],
+                        None, 0, 0.0, hv_ref=np.array([0.0]), hv_scale=np.array([1.0]))
+        st.extra = extra
+        return st
+
+    extra: dict = {}
+    loop._track_progress(state(2.0), 1e-3)
+    loop._track_progress(state(2.001), 1e-3)  # +0.05 %
+    loop._track_progress(state(2.0019), 1e-3)  # +0.095 % over the kept baseline 2.0
+    assert extra == {"best_hv": 2.0, "stall": 2}
+    loop._track_progress(state(2.0021), 1e-3)  # +0.105 %
+    assert extra == {"best_hv": 2.0021, "stall": 0}
+    loop._track_progress(state(2.0022), 0.0)  # any growth counts without a minimum
+    assert extra == {"best_hv": 2.0022, "stall": 0}
+    with pytest.raises(ValueError, match="restart_min_gain"):
+        _settings(restart_min_gain=1.0)
+
+
 def test_perturb_redraws_layers_at_the_elite_setting(problem):
     """A restart's large-neighbourhood move: each child keeps an elite's global genes
     (crossbar size, resolutions, ratio, macro size), is repaired, and takes some layers'
