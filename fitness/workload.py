@@ -15,7 +15,7 @@ import numpy as np
 
 from fitness.hardware import Hardware
 from fitness.network import FC, Network
-from fitness.oplist import ADC, ADDITION, COMPONENT_NAMES, DAC, N_COMPONENTS, SHIFTADD, component_order, order_table
+from fitness.oplist import ADC, ADDITION, COMPONENT_NAMES, DAC, N_COMPONENTS, SHIFTADD, order_table
 
 CLOCK_FLOOR_NS = 100.0  # hard-coded crossbar read time (Q5)
 FC_WORKLOAD_DIVISOR = 100  # FC workloads become min(ceil(w / 100), 100) (Q15)
