@@ -215,16 +215,22 @@ def test_stop_in_last_fraction():
     assert timed.in_last(st, 0.1)
 
 
-def test_stall_counts_the_populations_progress():
-    """The restart counter follows the population's own hypervolume: a fresh population
-    (after a restart) starts a new baseline even when it is far below the archive's best."""
+def _hv_states(extra: dict):
+    """A factory of two-row single-objective states whose best row has efficiency ``best``,
+    all sharing the stall bookkeeping ``extra``."""
     def state(best):
         st = loop.State(0, np.zeros((2, 1), dtype=np.int64), np.array([[-best], [-0.1]]), np.zeros(2), None, [],
                         None, 0, 0.0, hv_ref=np.array([0.0]), hv_scale=np.array([1.0]))
         st.extra = extra
         return st
+    return state
 
+
+def test_stall_counts_the_populations_progress():
+    """The restart counter follows the population's own hypervolume: a fresh population
+    (after a restart) starts a new baseline even when it is far below the archive's best."""
     extra: dict = {}
+    state = _hv_states(extra)
     loop._track_progress(state(2.0))
     assert extra == {"best_hv": 2.0, "stall": 0}
     loop._track_progress(state(2.0))
@@ -242,13 +248,8 @@ def test_stall_counts_the_populations_progress():
 def test_stall_ignores_growth_below_the_minimum_gain():
     """With Settings.restart_min_gain, a generation whose hypervolume grew by less than that
     fraction counts as stalled and keeps the old baseline; a larger step resets the count."""
-    def state(best):
-        st = loop.State(0, np.zeros((2, 1), dtype=np.int64), np.array([[-best], [-0.1]]), np.zeros(2), None, [],
-                        None, 0, 0.0, hv_ref=np.array([0.0]), hv_scale=np.array([1.0]))
-        st.extra = extra
-        return st
-
     extra: dict = {}
+    state = _hv_states(extra)
     loop._track_progress(state(2.0), 1e-3)
     loop._track_progress(state(2.001), 1e-3)  # +0.05 %
     loop._track_progress(state(2.0019), 1e-3)  # +0.095 % over the kept baseline 2.0
