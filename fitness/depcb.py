@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
+
 DEPCB_OK = 0
 DEPCB_PARENT_OUT_OF_RANGE = 1  # PIMSYN: KeyError on a node name like "cb-1"
 
@@ -36,8 +38,11 @@ class DagStructure:
 
 @numba.njit(cache=True, inline="always")
 def cdiv(a, b):
-    """Integer ceil(a / b) inside numba code (the analytic sampler shares it)."""
-    return -((-a) // b)
+    """Integer ceil(a / b) for 0 <= a < 2**53, b > 0 inside numba code (the samplers, the NoC
+    flits and the allocation share it). Through floats, as :func:`fitness.crossbars.ceil_div`:
+    a float division and ceil cost about half an int64 division, and the float quotient
+    cannot round across an integer at these sizes."""
+    return np.int64(np.ceil(a / b))
 
 
 @numba.njit(cache=True, inline="always")
@@ -137,7 +142,6 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_p
 def build_structure(network, layer_dup, layer_blocks, idiv, ddiv, prov) -> DagStructure:
     """Block mapping of one design (1-D per-layer arrays)."""
     arr = network.arrays
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     out = _build(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
                  arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left,
                  i64(layer_dup), i64(layer_blocks), i64(idiv), i64(ddiv), prov[0], prov[1])

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
+from fitness.depcb import cdiv
 from fitness.network import CONV, ELTWISE, FC, POOL, Network
 
 LAYOUT_OK = 0
@@ -185,15 +187,8 @@ def place_and_route(network: Network, combined, partner, grid_cols, prov=None) -
 def noc_flits(network: Network, layer_dup, idiv, ddiv, data_res: int, noc_bw: int) -> tuple[np.ndarray, np.ndarray]:
     """(transfer flits, merge flits) [B, L] (§7.4)."""
     arr = network.arrays
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return _noc_flits(i64(arr.kind), i64(arr.in_channels), i64(arr.out_channels), i64(arr.stride_w),
                       i64(arr.kernel_w), i64(layer_dup), i64(idiv), i64(ddiv), int(data_res), int(noc_bw))
-
-
-@numba.njit(inline="always", cache=True)
-def _cdiv(a, b):
-    # as fitness.crossbars.ceil_div: the float quotient is exact enough below 2**53
-    return np.int64(np.ceil(a / b))
 
 
 @numba.njit(cache=True)
@@ -205,16 +200,16 @@ def _noc_flits(kind, in_channels, out_channels, stride_w, kernel_w, layer_dup, i
         for l in range(n_layer):
             dup = layer_dup[b, l]
             c_out = out_channels[l]
-            dpm = _cdiv(dup, max(ddiv[b, l], 1))
+            dpm = cdiv(dup, max(ddiv[b, l], 1))
             k = kind[l]
-            ipm = _cdiv(in_channels[l], max(idiv[b, l], 1)) if k == CONV or k == FC else 1
-            merge[b, l] = _cdiv(dpm * c_out * data_res, noc_bw)
+            ipm = cdiv(in_channels[l], max(idiv[b, l], 1)) if k == CONV or k == FC else 1
+            merge[b, l] = cdiv(dpm * c_out * data_res, noc_bw)
             if k == CONV:
-                transfer[b, l] = _cdiv((dpm * stride_w[l] + kernel_w[l]) * ipm * data_res, noc_bw)
+                transfer[b, l] = cdiv((dpm * stride_w[l] + kernel_w[l]) * ipm * data_res, noc_bw)
             elif k == POOL:
-                transfer[b, l] = _cdiv((dup * stride_w[l] + kernel_w[l]) * c_out * data_res, noc_bw)
+                transfer[b, l] = cdiv((dup * stride_w[l] + kernel_w[l]) * c_out * data_res, noc_bw)
             elif k == ELTWISE:
-                transfer[b, l] = _cdiv(dup * c_out * data_res, noc_bw)
+                transfer[b, l] = cdiv(dup * c_out * data_res, noc_bw)
             else:
-                transfer[b, l] = _cdiv(ipm * data_res, noc_bw)
+                transfer[b, l] = cdiv(ipm * data_res, noc_bw)
     return transfer, merge

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
 from fitness.hardware import Hardware
 from fitness.network import CONV, FC, POOL, Network
 
@@ -61,7 +62,6 @@ class MemoryTraffic:
 
 def memory_traffic(network: Network, col_blocks, n_slices, layer_dup, idiv, ddiv) -> MemoryTraffic:
     arr = network.arrays
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return MemoryTraffic(*_memory_traffic(i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(arr.kernel_h),
                                           i64(arr.kernel_w), i64(col_blocks), i64(n_slices), i64(layer_dup), i64(idiv),
                                           i64(ddiv)))

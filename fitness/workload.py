@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
+from fitness.depcb import cdiv
 from fitness.hardware import Hardware
 from fitness.network import FC, Network
 from fitness.oplist import ADC, ADDITION, COMPONENT_NAMES, DAC, N_COMPONENTS, SHIFTADD, order_table
@@ -68,7 +70,6 @@ def component_params(hardware: Hardware, adc_res, dac_res) -> ComponentParams:
 def workloads(network: Network, hardware: Hardware, xbar_size, n_slices, row_blocks, col_blocks, layer_dup) -> np.ndarray:
     """Operations per block (per bit iteration for DAC/ADC/SHIFTADD) [B, L, N_COMPONENTS], FC-scaled."""
     arr = network.arrays
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return _workloads(order_table(network), i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(xbar_size),
                       i64(n_slices), i64(row_blocks), i64(col_blocks), i64(layer_dup), float(hardware.vfu_width))
 
@@ -204,7 +205,7 @@ def _allocate(order, kind, w, combined, peak, freq, budget_w, unified):
                     clk = max(clk, wl / (freq[b, c] * alloc))
                 seen[c] = True
                 m = combined[b, l]
-                per_macro[c] = max(per_macro[c], -((-np.int64(alloc)) // m))
+                per_macro[c] = max(per_macro[c], cdiv(np.int64(alloc), m))
         if unified[b]:
             for l in range(n_layer):
                 for j in range(order.shape[1]):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
 from fitness.layout import LAYOUT_NO_MACROS, LAYOUT_NO_PROVIDER, LAYOUT_OK, LAYOUT_PARTNER_NOT_PLACED
 from fitness.network import CONV, FC, Network
 
@@ -60,7 +61,6 @@ def hops(network: Network, combined, partner, grid_cols, prov) -> Hops:
     """Transfer and merge hops of every layer of every design (same results as
     :func:`fitness.layout.place_and_route`, without building link sets); one numba pass
     over the designs, equal to :func:`hops_vectorized`."""
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     out = _hops_kernel(i64(network.arrays.kind), i64(combined), i64(partner), i64(grid_cols),
                        i64(prov[0]), i64(prov[1]))
     return Hops(*out)

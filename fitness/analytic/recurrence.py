@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
 from fitness.depcb import cdiv, depend_block, depend_pixel, pixel_range
 from fitness.memory import BUFFER_SLACK
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
@@ -132,12 +133,12 @@ def _offsets(n, cap, prov_ptr):
 
 
 @numba.njit(**_JIT)
-def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, ddiv_l,
+def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, per_macro,
                 cap_in, tmp):
     """Input buffer need of layer l (elements): the max over sampled blocks (and blocks 1-3,
-    where the rows near the top differ) of the summed inputcap of its providers."""
+    where the rows near the top differ) of the summed inputcap of its providers
+    (``per_macro``: duplicates per macro, ceil(dup / ddiv))."""
     k_in = _sample_blocks(n_l, cap_in, tmp, 0)
-    per_macro = -((-dup_l) // max(ddiv_l, 1))
     best = 0.0
     for i in range(k_in + 3):
         if i < k_in:
@@ -207,7 +208,8 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
             # input buffer need: max over (sampled) blocks of the summed inputcap
             if prov_ptr[l + 1] > prov_ptr[l] and n[b, l] > 0:
                 inbuf[b, l] = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
-                                          dup[b, l], n[b, l], idiv[b, l], ddiv[b, l], cap_in, tmp)
+                                          dup[b, l], n[b, l], idiv[b, l], cdiv(dup[b, l], max(ddiv[b, l], 1)),
+                                          cap_in, tmp)
     samp_off = np.ascontiguousarray(lay_off[:, :n_layer])
     return status, lay_off, samp_off, slot_off, samp_c, dep_j, dep_f, win_lo, inbuf
 
@@ -359,14 +361,14 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
         for b in range(nb):
             # input buffer need: max over (sampled) blocks of the summed inputcap
             if prov_ptr[l + 1] > prov_ptr[l] and n[b, l] > 0:
-                per_macro = -((-dup[b, l]) // max(ddiv[b, l], 1))
+                per_macro = cdiv(dup[b, l], max(ddiv[b, l], 1))
                 div = 1 if one else idiv[b, l]
                 hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], div, per_macro)
                 if found:
                     v = raw[tab[hh, 5], l]
                 else:
                     v = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
-                                    dup[b, l], n[b, l], div, ddiv[b, l], cap_in, tmp)
+                                    dup[b, l], n[b, l], div, per_macro, cap_in, tmp)
                     raw[b, l] = v
                     tab[hh, 0] = stamp
                     tab[hh, 1] = dup[b, l]
@@ -393,7 +395,6 @@ def sample_caps(network, max_samples: int, min_samples: int) -> np.ndarray:
 def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 64, max_in_samples: int = 32,
                   min_samples: int = 16, memo: bool = True) -> Samples:
     arr = network.arrays
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     kernel = _build_memo if memo else _build
     caps = sample_caps(network, max_samples, min_samples)
     out = kernel(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
@@ -1131,7 +1132,6 @@ def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, bl
     memory capacity that the need asks for is settled: ``elements`` may then be below the max
     but gives the same capacity. 0 scans to the exact max.
     """
-    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     idx = i64(idx)
     if partner is None:
         partner = np.full(dup.shape, -1, dtype=np.int64)
