@@ -43,8 +43,16 @@ def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and
+    # children inherit that: pytest launched with `&` from a script would then run the
+    # Ctrl-C tests against a process that cannot see the signal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def popen(cmd: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> bool:
