@@ -13,7 +13,10 @@ start and end efficiency (cycle model), the number of cycle evaluations and the 
 
 A climb that finds nothing, or little, in thousands of exact evaluations says that the
 GA's best is a local optimum of PIMSYN's model: a higher target then needs a design in
-another basin, not a finer search around this one.
+another basin, not a finer search around this one. With ``--checked`` equal to
+``--neighbours`` every neighbour is scored with the cycle model, so the analytic model's
+ranking plays no part (ResNet18's 416.3 and AlexNet's 712.5 designs at 49 W gained 0.00 %
+in 36,440 and 232,409 such evaluations).
 
 It also splits the end design's energy (cycle model, MODEL.md §9) into the part that does
 not depend on the inference time T (conversions, crossbar reads, memory accesses) and the
