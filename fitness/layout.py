@@ -171,8 +171,8 @@ def place_and_route(network: Network, combined, partner, grid_cols, prov=None) -
     """Snake placement, hop counts and NoC conflict pairs of one design."""
     kind = network.arrays.kind
     prov_ptr, prov_idx = prov if prov is not None else provider_csr(network)
-    combined = np.ascontiguousarray(combined, dtype=np.int64)
-    partner = np.ascontiguousarray(partner, dtype=np.int64)
+    combined = i64(combined)
+    partner = i64(partner)
     status, pos, span_start, span_len, merge, _ = _place(kind, combined, partner, prov_ptr, prov_idx, int(grid_cols))
     n_layer = len(network)
     if status != LAYOUT_OK:

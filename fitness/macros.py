@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fitness.arrays import i64
 from fitness.crossbars import ceil_div
 from fitness.network import Network
 
@@ -29,10 +30,9 @@ def macro_counts(network: Network, own_gene, partner_gene) -> MacroCounts:
     grows by m_l. An unshared layer processed later resets its own count, exactly as
     PIMSYN does (this only matters for partners that are not earlier, which crash anyway).
     """
-    own_gene = np.ascontiguousarray(own_gene, dtype=np.int64)
-    partner_gene = np.ascontiguousarray(partner_gene, dtype=np.int64)
-    own, combined, partner = _combine(np.ascontiguousarray(network.mvm_indices, dtype=np.int64), len(network),
-                                      own_gene, partner_gene)
+    own_gene = i64(own_gene)
+    partner_gene = i64(partner_gene)
+    own, combined, partner = _combine(i64(network.mvm_indices), len(network), own_gene, partner_gene)
     n_macros = own_gene.sum(axis=1)
     grid_rows = np.ceil(np.sqrt(n_macros.astype(np.float64))).astype(np.int64)
     grid_cols = ceil_div(n_macros, np.maximum(grid_rows, 1))

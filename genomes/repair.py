@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fitness.arrays import i64
 from genomes.layout import DAC_RES, MACRO_SIZE, MAX_MACROS, RATIO, RRAM_RES, XBAR, GenomeLayout
 from genomes.repair_kernels import rescale_rows, share_rows, snap_rows, top_up_rows
 
@@ -132,7 +133,7 @@ def snap_macros(layout: GenomeLayout, m: np.ndarray, lim: np.ndarray) -> np.ndar
     counts are the divisors of lim below 1000: {u*v : u | iota, v | dup} equals the divisors
     of iota*dup (for c | iota*dup take u = gcd(c, iota); c/u is coprime to iota/u, so it
     divides dup)."""
-    return snap_rows(np.ascontiguousarray(m, dtype=np.int64), np.ascontiguousarray(lim, dtype=np.int64), MAX_MACROS)
+    return snap_rows(i64(m), i64(lim), MAX_MACROS)
 
 
 def unified_counts(layout: GenomeLayout, lim: np.ndarray, x, r) -> np.ndarray:
@@ -170,5 +171,4 @@ def repair_share(layout: GenomeLayout, share: np.ndarray, m: np.ndarray, lim: np
     """Partners [B, n_mvm] obeying rule (b): earlier, unshared, pairs only, within the limit."""
     if not layout.allow_sharing:
         return np.full(share.shape, -1, dtype=np.int64)
-    return share_rows(np.ascontiguousarray(share, dtype=np.int64), np.ascontiguousarray(m, dtype=np.int64),
-                      np.ascontiguousarray(lim, dtype=np.int64))
+    return share_rows(i64(share), i64(m), i64(lim))
