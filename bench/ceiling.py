@@ -46,12 +46,12 @@ sys.path.insert(0, str(REPO))
 from bench.search import PIMSYN_GOPS_W  # noqa: E402  (PIMSYN's figures; the targets are 1.2 x these)
 
 
-def _efficiency(frame, power_w: float, power_check: str) -> np.ndarray:
+def _efficiency(frame, power_w: float) -> np.ndarray:
     """GOPS/W, -inf where infeasible: the GA's own scoring rule (engine ``score``)."""
     from evo_pimsyn.engine.evaluation import score
     from evo_pimsyn.engine.objectives import parse_objectives
 
-    return -score(frame, parse_objectives("efficiency"), power_w, power_check).objectives[:, 0]
+    return -score(frame, parse_objectives("efficiency"), power_w).objectives[:, 0]
 
 
 def energy_split(problem, genome: np.ndarray) -> dict:
@@ -83,14 +83,14 @@ def climb(run_dir: Path, args) -> dict:
 
     from evo_pimsyn.engine.evaluation import Evaluator
     from evo_pimsyn.engine.session import read_run
-    from evo_pimsyn.engine.setup import prepare
+    from evo_pimsyn.engine.setup import prepare, run_model_settings
 
     run = read_run(run_dir)
     if list(run["objectives"]) != ["efficiency"] or run["problem"] != "pim":
         raise SystemExit(f"{run_dir}: not a single-objective (efficiency) accelerator run")
-    power_w, power_check = float(run["power_w"]), run.get("power_check", "pimsyn")
+    power_w = float(run["power_w"])
     problem = prepare(run["problem"], run["model"], run.get("hardware_config"), power_w, run["macro_setting"],
-                      run["macro_reuse"]).problem
+                      run["macro_reuse"], *run_model_settings(run)).problem
     front = pd.read_csv(run_dir / "pareto.csv")
     front = front[front["feasible"].astype(bool)].sort_values("efficiency_gops_w", ascending=False)
     if front.empty:
@@ -101,16 +101,16 @@ def climb(run_dir: Path, args) -> dict:
     t0 = time.perf_counter()
     with Evaluator(*problem.scorer("analytic"), workers=1) as fast, \
             Evaluator(*problem.scorer("cycle"), workers=args.workers) as exact:
-        start = best = float(_efficiency(exact(current), power_w, power_check)[0])
+        start = best = float(_efficiency(exact(current), power_w)[0])
         checked = 0
         while time.perf_counter() - t0 < args.seconds:
             cand = np.unique(problem.neighbors(current, args.neighbours, rng), axis=0)
             cand = cand[[row.tobytes() not in seen for row in cand]]
             if not len(cand):
                 continue
-            top = cand[np.argsort(-_efficiency(fast(cand), power_w, power_check), kind="stable")[:args.checked]]
+            top = cand[np.argsort(-_efficiency(fast(cand), power_w), kind="stable")[:args.checked]]
             seen.update(row.tobytes() for row in top)
-            eff = _efficiency(exact(top), power_w, power_check)
+            eff = _efficiency(exact(top), power_w)
             checked += len(top)
             if eff.max() > best:
                 best, current = float(eff.max()), top[np.argmax(eff)][None, :]

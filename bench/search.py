@@ -62,7 +62,7 @@ def random_search(model: str, args, evaluations: int) -> dict:
     from evo_pimsyn.engine.setup import prepare_pim
     from genomes.init import random_genomes
 
-    setup = prepare_pim(model, None, args.power, "specified", True)
+    setup = prepare_pim(model, None, args.power, "specified", True, args.power_check)
     problem = setup.problem
     rng = np.random.default_rng(args.seed)
     fidelity = args.fidelity
@@ -72,7 +72,7 @@ def random_search(model: str, args, evaluations: int) -> dict:
     objective = parse_objectives("efficiency")
 
     def efficiency(frame):  # GOPS/W, -inf where infeasible (the GA's own scoring rule)
-        return -score(frame, objective, args.power, args.power_check).objectives[:, 0]
+        return -score(frame, objective, args.power).objectives[:, 0]
 
     # the TOP best designs by search value are re-scored with the cycle model at the end, as
     # the GA re-scores its would-be bests: the fast fidelity may over-rate a single one

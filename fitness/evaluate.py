@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from fitness.area import area_mm2
+from fitness.budget import DEFAULT_POWER_CHECK, OVER_BUDGET, check_mode, over_budget
 from fitness.crossbars import crossbars_used
 from fitness.design import DesignBatch
 from fitness.energy import component_energy, crossbar_energy, operations, peak_power_w
 from fitness.errors import InputError
 from fitness.fixed_point import FixedPoint, Scheduler, cycle_scheduler, solve
+from fitness.fixes import parse_fixes
 from fitness.hardware import Hardware
 from fitness.memory import MemoryTable
 from fitness.network import Network
@@ -49,24 +51,33 @@ def as_batch(network: Network, designs: DesignBatch | Iterable[Mapping[str, Any]
     return DesignBatch.from_records(network, designs)
 
 
-def evaluate(network: Network, hardware: Hardware, designs, fidelity: str = "cycle") -> pd.DataFrame:
-    """One row per design, in input order (see the module docstring for the refusal rules)."""
-    return evaluate_full(network, hardware, designs, fidelity).frame
+def evaluate(network: Network, hardware: Hardware, designs, fidelity: str = "cycle", *,
+             power_check: str = DEFAULT_POWER_CHECK, fixes=None) -> pd.DataFrame:
+    """One row per design, in input order (see the module docstring for the refusal rules).
+
+    ``power_check``: ``strict`` refuses designs whose peak power exceeds their budget,
+    ``pimsyn`` keeps PIMSYN's verdict (:mod:`fitness.budget`). ``fixes``: the model fixes
+    to apply (:mod:`fitness.fixes`; none by default: PIMSYN's model)."""
+    return evaluate_full(network, hardware, designs, fidelity, power_check=power_check, fixes=fixes).frame
 
 
 def evaluate_full(network: Network, hardware: Hardware, designs, fidelity: str = "cycle",
-                  scheduler: Scheduler | None = None) -> Evaluation:
+                  scheduler: Scheduler | None = None, *, power_check: str = DEFAULT_POWER_CHECK,
+                  fixes=None) -> Evaluation:
     if fidelity not in FIDELITIES:
         raise InputError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {fidelity!r}")
+    check_mode(power_check)
+    fixes = parse_fixes(fixes)
     if fidelity == "analytic" and scheduler is None:
         from fitness.analytic.evaluate import evaluate_analytic_full
 
-        prep, fp, frame = evaluate_analytic_full(network, hardware, as_batch(network, designs))
+        prep, fp, frame = evaluate_analytic_full(network, hardware, as_batch(network, designs),
+                                                 power_check=power_check, fixes=fixes)
         return Evaluation(prep, fp, frame)
     batch = as_batch(network, designs)
-    prep = prepare(network, hardware, batch)
+    prep = prepare(network, hardware, batch, fixes=fixes)
     fp = solve(prep, scheduler or cycle_scheduler)
-    return Evaluation(prep, fp, _frame(prep, fp))
+    return Evaluation(prep, fp, _frame(prep, fp, power_check))
 
 
 def _crossbar_table(hw: Hardware, xbar_size, rram_res, fields) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -85,7 +96,7 @@ def _crossbar_table(hw: Hardware, xbar_size, rram_res, fields) -> tuple[np.ndarr
     return has, cols
 
 
-def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
+def _frame(prep: Prepared, fp: FixedPoint, power_check: str = DEFAULT_POWER_CHECK) -> pd.DataFrame:
     net, hw, batch = prep.network, prep.hardware, prep.batch
     n = len(batch)
     status = fp.status.copy()
@@ -115,14 +126,19 @@ def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         efficiency = ops / (energy * 1e-9) / 1e9
     peak = peak_power_w(fp.units, prep.params, xbars, xb_peak, n_macros, leak, hw.noc_power_w)
+    # an over-budget design was scored: it keeps its metrics, so that its margin shows
+    scored = ok
+    over = scored & over_budget(peak, batch.total_power_w, power_check)
+    status[over] = OVER_BUDGET
+    ok = scored & ~over
     mem_area = np.where(fp.memory_row >= 0, table.area_mm2[row], np.nan)
     area = area_mm2(xbars, xb_area, fp.units, prep.params.area_mm2, n_macros, mem_area, hw.noc_router_area_mm2)
 
     def masked(values, fill=np.nan):
-        return np.where(ok, values, fill)
+        return np.where(scored, values, fill)
 
     def masked_int(values):
-        return pd.arrays.IntegerArray(np.where(ok, values, 0).astype(np.int64), ~ok)
+        return pd.arrays.IntegerArray(np.where(scored, values, 0).astype(np.int64), ~scored)
 
     data: dict[str, Any] = {
         # pd.array converts to pandas' string dtype in one pass (astype(str) first makes a
@@ -150,6 +166,7 @@ def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
         "energy_memory_nj": masked(e_mem),
         "energy_noc_nj": masked(e_noc),
         "peak_power_w": masked(peak),
+        "power_margin_w": masked(batch.total_power_w - peak),
         "area_mm2": masked(area),
         "ops": np.full(n, ops, dtype=np.int64),
         "macro_rows": prep.macros.grid_rows,
@@ -162,15 +179,15 @@ def _frame(prep: Prepared, fp: FixedPoint) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def architecture(network: Network, hardware: Hardware, design, index: int = 0) -> dict:
+def architecture(network: Network, hardware: Hardware, design, index: int = 0, **model) -> dict:
     """PIMSYN's architecture output of one design (see :func:`fitness.export.architecture`)."""
     from fitness.export import architecture as _architecture
 
-    return _architecture(network, hardware, design, index)
+    return _architecture(network, hardware, design, index, **model)
 
 
-def schedule(network: Network, hardware: Hardware, design, index: int = 0) -> pd.DataFrame:
+def schedule(network: Network, hardware: Hardware, design, index: int = 0, **model) -> pd.DataFrame:
     """The dataflow schedule of one feasible design (see :func:`fitness.export.schedule`)."""
     from fitness.export import schedule as _schedule
 
-    return _schedule(network, hardware, design, index)
+    return _schedule(network, hardware, design, index, **model)

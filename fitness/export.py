@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.crossbars import crossbars_used
 from fitness.cycle_sched import bit_level_table, op_tables
 from fitness.design import DesignBatch
@@ -21,16 +22,17 @@ from fitness.oplist import BIT_LEVEL, COMPONENT_NAMES, DAC, OP_NAMES, component_
 from fitness.workload import cycles
 
 
-def _one(network: Network, hardware: Hardware, design, index: int) -> tuple[Evaluation, int]:
+def _one(network: Network, hardware: Hardware, design, index: int, power_check: str, fixes) -> tuple[Evaluation, int]:
     if isinstance(design, Mapping):
         design = [design]
     batch = as_batch(network, design)
     if not 0 <= index < len(batch):
         raise InputError(f"design index {index} out of range (batch of {len(batch)})")
-    return evaluate_full(network, hardware, batch.take([index])), 0
+    return evaluate_full(network, hardware, batch.take([index]), power_check=power_check, fixes=fixes), 0
 
 
-def architecture(network: Network, hardware: Hardware, design: Mapping[str, Any] | DesignBatch, index: int = 0) -> dict:
+def architecture(network: Network, hardware: Hardware, design: Mapping[str, Any] | DesignBatch, index: int = 0, *,
+                 power_check: str = DEFAULT_POWER_CHECK, fixes=None) -> dict:
     """PIMSYN's output file for one design (its ``main.py`` format).
 
     Per MVM layer: ``macro_num`` is the layer's own macro count, ``macro_size`` the
@@ -39,7 +41,7 @@ def architecture(network: Network, hardware: Hardware, design: Mapping[str, Any]
     largest one rounded up to the unified size grid, as PIMSYN prints it. An infeasible
     design gets ``power_efficiency`` 0 plus ``feasible``/``reason`` keys PIMSYN does not have.
     """
-    ev, b = _one(network, hardware, design, index)
+    ev, b = _one(network, hardware, design, index, power_check, fixes)
     prep, fp, row = ev.prep, ev.fixed_point, ev.frame.iloc[0]
     batch = prep.batch
     out: dict[str, Any] = {
@@ -89,14 +91,15 @@ def architecture(network: Network, hardware: Hardware, design: Mapping[str, Any]
     return out
 
 
-def schedule(network: Network, hardware: Hardware, design: Mapping[str, Any] | DesignBatch, index: int = 0) -> pd.DataFrame:
+def schedule(network: Network, hardware: Hardware, design: Mapping[str, Any] | DesignBatch, index: int = 0, *,
+             power_check: str = DEFAULT_POWER_CHECK, fixes=None) -> pd.DataFrame:
     """The final DAG of one feasible design: one row per (layer, block, op).
 
     ``bit`` is "0" for ops that run once per block and "0-(B-1)" for bit-level ops;
     ``start_step`` is the first bit's start, ``end_step`` the last step the op's last bit
     occupies (start + cycles - 1). ``macros`` lists the layer's macro cells "row,col;...".
     """
-    ev, b = _one(network, hardware, design, index)
+    ev, b = _one(network, hardware, design, index, power_check, fixes)
     prep, fp, row = ev.prep, ev.fixed_point, ev.frame.iloc[0]
     if not row.feasible:
         raise InputError(f"design {prep.batch.ids[b]!r} is infeasible ({row.reason}); it has no schedule")

@@ -15,6 +15,7 @@ from fitness.blocks import layer_dup_blocks
 from fitness.crossbars import bit_loops, col_blocks, crossbar_sets, row_blocks, slices
 from fitness.depcb import DagStructure, build_structure
 from fitness.design import DesignBatch
+from fitness.fixes import NONE
 from fitness.hardware import Hardware
 from fitness.layout import LAYOUT_REASONS, Layout, noc_flits, place_and_route, provider_csr
 from fitness.macros import MacroCounts, macro_counts, split_factors
@@ -52,6 +53,7 @@ class Prepared:
     layouts: list  # Layout | None per design
     structures: list  # DagStructure | None per design
     prov: tuple  # provider CSR (ptr, idx)
+    fixes: frozenset = NONE  # the model fixes applied (fitness.fixes)
 
     @property
     def max_power_w(self) -> np.ndarray:
@@ -129,7 +131,7 @@ def delays_and_ops(network: Network, st: Stages, hops_t: np.ndarray, hops_m: np.
     return tran_ns, mrg_ns, op_code, n_ops
 
 
-def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepared:
+def prepare(network: Network, hardware: Hardware, batch: DesignBatch, fixes: frozenset = NONE) -> Prepared:
     n = len(batch)
     n_layer = len(network)
     st = batch_stages(network, hardware, batch, batch.adc_res)
@@ -153,4 +155,4 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch) -> Prepare
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, hops_t, hops_m)
     return Prepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,
                     st.cols_x, st.sets, st.dup, st.blocks, st.macros, st.idiv, st.ddiv, st.work, st.work_zeroed,
-                    st.traffic, tran_ns, mrg_ns, op_code, n_ops, layouts, structures, prov)
+                    st.traffic, tran_ns, mrg_ns, op_code, n_ops, layouts, structures, prov, fixes)

@@ -10,6 +10,8 @@ import random
 import signal
 import time
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests import engine_helpers as h
@@ -46,7 +48,8 @@ def test_run_folder_contents(reference):
     assert run["seed"] == 7 and run["population"] == 16 and run["objectives"] == ["efficiency", "throughput", "area"]
     assert run["stop"] == {"generations": GENS, "time_budget_s": None}
     assert {"numpy", "pandas", "deap", "joblib", "evo_pimsyn", "python"} <= set(run["versions"])
-    assert "RRAM" in run["hardware"] and run["fidelity"] == "cycle" and run["power_check"] == "pimsyn"
+    assert "RRAM" in run["hardware"] and run["fidelity"] == "cycle"
+    assert (run["power_check"], run["fixes"]) == ("strict", "none")  # the defaults: the budget is a cap
     gens = (reference / "generations.csv").read_text().splitlines()
     header = gens[0].split(",")
     assert len(gens) == GENS + 2
@@ -56,8 +59,13 @@ def test_run_folder_contents(reference):
     pareto = (reference / "pareto.csv").read_text().splitlines()
     cols = pareto[0].split(",")
     for col in ("efficiency_gops_w", "throughput_ips", "area_mm2", "fidelity", "search_fidelity", "xbar_size",
-                "rram_ratio", "dup_0", "macro_num_0", "macro_share_0", "latency_ns", "energy_nj", "gene_xbar_size"):
+                "rram_ratio", "dup_0", "macro_num_0", "macro_share_0", "latency_ns", "energy_nj", "gene_xbar_size",
+                "power_check", "fixes", "peak_power_w", "power_margin_w"):
         assert col in cols
+    front = pd.read_csv(reference / "pareto.csv")
+    ok = front["feasible"].astype(bool)
+    assert ok.any() and (front.loc[ok, "peak_power_w"] <= run["power_w"]).all()
+    assert np.allclose(front["power_margin_w"], run["power_w"] - front["peak_power_w"])
     assert len(pareto) > 1
     best = json.loads((reference / "best.json").read_text())
     pim = json.loads((reference / "pimcomp.json").read_text())

@@ -304,22 +304,14 @@ def test_flatten_records_columns_and_nullable_ints():
     assert frame.to_csv(index=False).splitlines()[1:] == ["49,0.3,3,4,,0", "49,0.2,1,2,,"]
 
 
-@pytest.mark.parametrize("mode, feasible", [("strict", [True, False, False]), ("pimsyn", [True, True, False])])
-def test_power_check(mode, feasible):
-    from evo_pimsyn.engine.objectives import apply_power_check
-
-    frame = pd.DataFrame({"feasible": [True, True, False], "reason": ["ok", "ok", "mini_power"],
+def test_violation_ranks_over_budget_rows_between_feasible_and_refused():
+    # the evaluator's strict power check leaves over-budget rows scored but infeasible
+    frame = pd.DataFrame({"feasible": [True, False, False], "reason": ["ok", "peak_power_gt_budget", "mini_power"],
                           "efficiency_gops_w": [1.0, 2.0, 0.0], "peak_power_w": [49.0, 49.3, np.nan]})
-    out = apply_power_check(frame, 49.0, mode)
-    assert out["feasible"].tolist() == feasible
-    assert frame["feasible"].tolist() == [True, True, False]  # input untouched
-    s = score(frame, parse_objectives("efficiency"), 49.0, mode)
-    if mode == "strict":
-        assert out["reason"].tolist() == ["ok", "peak_power_gt_budget", "mini_power"]
-        assert s.violation[1] == pytest.approx(1 + 0.3 / 49.3) and np.isinf(s.objectives[1, 0])
-        assert s.violation[1] < s.violation[2] == 2.0  # near the budget beats refused outright
-    with pytest.raises(ValueError, match="'power_check' parameter"):
-        apply_power_check(frame, 49.0, "loose")
+    s = score(frame, parse_objectives("efficiency"), 49.0)
+    assert s.feasible.tolist() == [True, False, False]
+    assert s.violation[1] == pytest.approx(1 + 0.3 / 49.3) and np.isinf(s.objectives[1, 0])
+    assert s.violation[1] < s.violation[2] == 2.0  # near the budget beats refused outright
 
 
 def test_survival_prefers_distinct_genomes():

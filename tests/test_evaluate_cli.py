@@ -26,7 +26,7 @@ def test_evaluate_keeps_order_copies_fields_and_flags_bad_rows(tmp_path, referen
     _write(designs, [infeasible, "{not json", ok, crash, short_dup, no_power])
     out = tmp_path / "out.csv"
     rc = main(["evaluate", "--model", str(reference_dir / "networks" / "alexnet.json"), "--designs", str(designs),
-               "--fidelity", "cycle", "-o", str(out), "--power", "49"])
+               "--fidelity", "cycle", "-o", str(out), "--power", "49", "--power-check", "pimsyn"])
     assert rc == 0
     df = pd.read_csv(out)
     assert df["row"].tolist() == list(range(6))

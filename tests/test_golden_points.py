@@ -42,13 +42,13 @@ def results(points, reference_dir):
     for name in NETWORKS:
         pts = [p for p in points if p["network"] == name]
         net = load_pimcomp(reference_dir / "networks" / f"{name}.json")
-        out[name] = (pts, evaluate(net, hw, pts))
+        out[name] = (pts, evaluate(net, hw, pts, power_check="pimsyn"), net)
     return out
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_feasible_points_match(results, name):
-    pts, frame = results[name]
+    pts, frame, _ = results[name]
     rows = [(p, frame.iloc[i]) for i, p in enumerate(pts) if p["pimsyn_status"] == "ok"]
     assert rows
     problems = []
@@ -67,7 +67,7 @@ def test_feasible_points_match(results, name):
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_infeasible_and_crash_points_refused(results, name):
-    pts, frame = results[name]
+    pts, frame, _ = results[name]
     problems = []
     for i, p in enumerate(pts):
         r = frame.iloc[i]
@@ -83,8 +83,30 @@ def test_infeasible_and_crash_points_refused(results, name):
 
 
 def test_all_point_kinds_covered(results):
-    statuses = {p["pimsyn_status"] for pts, _ in results.values() for p in pts}
+    statuses = {p["pimsyn_status"] for pts, _, _ in results.values() for p in pts}
     assert statuses == {"ok", "infeasible", "crash"}
-    reasons = {r for _, frame in results.values() for r in frame.reason}
+    reasons = {r for _, frame, _ in results.values() for r in frame.reason}
     assert "adc_arbitration_conflict (Q23)" in reasons and "share_partner_not_earlier (Q7)" in reasons
-    assert sum(len(pts) for pts, _ in results.values()) == 906
+    assert sum(len(pts) for pts, _, _ in results.values()) == 906
+
+
+def test_strict_power_check_refuses_exactly_the_points_over_their_budget(results):
+    """The default check keeps PIMSYN's numbers and refuses, with its own reason, the points
+    PIMSYN accepted whose peak power is above their budget (and only those)."""
+    hw = load_hardware()
+    refused = kept = 0
+    for name, (pts, pimsyn, net) in results.items():
+        strict = evaluate(net, hw, pts)
+        budget = np.array([p["total_power_W"] for p in pts], dtype=float)
+        peak = pimsyn["peak_power_w"].to_numpy(dtype=float)
+        over = pimsyn["feasible"].to_numpy(dtype=bool) & (peak > budget)
+        assert np.allclose(strict["power_margin_w"], budget - peak, equal_nan=True)
+        assert (strict["feasible"].to_numpy(dtype=bool) == (pimsyn["feasible"].to_numpy(dtype=bool) & ~over)).all()
+        assert (strict["reason"][over] == "peak_power_gt_budget").all()
+        assert (strict["power_margin_w"][over] < 0).all()
+        same = ["efficiency_gops_w", "steps", "peak_power_w", "energy_nj"]
+        assert strict[same].equals(pimsyn[same])  # over-budget rows keep their metrics
+        refused += int(over.sum())
+        kept += int((pimsyn["feasible"].to_numpy(dtype=bool) & ~over).sum())
+    # the reference points hold designs on both sides of the budget
+    assert refused > 0 and kept > 0

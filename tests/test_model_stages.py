@@ -1,6 +1,7 @@
 """Stage-by-stage checks of the PIMSYN model against MODEL.md §11 (AlexNet, 49 W,
 rho 0.3, r 2, X 256, d 1, dup [117, 26, 6, 6, 6], m [13, 13, 6, 6, 6 | 4, 4, 2])."""
 
+import functools
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from fitness.crossbars import (adc_resolution, conv_budget, crossbar_sets, min_macro_size, row_blocks, slices,
                                total_crossbars)
-from fitness.evaluate import architecture, evaluate, evaluate_full, schedule
+from fitness import evaluate as _api
 from fitness.fixed_point import run_cycle_dag
 from fitness.memory import MemoryTable, capacity_kb, dynamic_energy_nj, load_store_latency_ns
 from fitness.oplist import ADC, ADDITION, DAC, POOL_OP, SHIFTADD
@@ -17,6 +18,10 @@ from fitness.workload import allocate, clock_ns, cycles, minimum_power
 BASE = dict(id="ex11", total_power_W=49, rram_ratio=0.3, rram_res=2, xbar_size=256, dac_res=1,
             macro_setting="specified", dup=[117, 26, 6, 6, 6], macro_num=[13, 13, 6, 6, 6, 4, 4, 2],
             macro_share=[None] * 8)
+# MODEL.md's worked example is PIMSYN's: its design draws a little more peak power than the
+# budget, which PIMSYN never re-checks, so these checks score with PIMSYN's verdict
+architecture, evaluate, evaluate_full, schedule = (functools.partial(f, power_check="pimsyn") for f in (
+    _api.architecture, _api.evaluate, _api.evaluate_full, _api.schedule))
 CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, CONV5, POOL3, AVGPOOL, FC1, FC2, FC3 = range(12)
 
 

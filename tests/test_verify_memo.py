@@ -27,12 +27,12 @@ def test_each_distinct_genome_is_scored_once():
     calls = []
     memo = VerifyMemo(_verify(calls))
     G = np.array([[7, 0], [8, 1], [7, 0], [10, 0]], dtype=np.int64)
-    F, V = memo.scores(G, OBJ, 49.0, "pimsyn")
+    F, V = memo.scores(G, OBJ, 49.0)
     assert calls == [[7, 8, 10]]  # the repeat in the batch is scored once
-    direct = score(_verify([])(G), OBJ, 49.0, "pimsyn")
+    direct = score(_verify([])(G), OBJ, 49.0)
     np.testing.assert_array_equal(F, direct.objectives)
     np.testing.assert_array_equal(V, direct.violation)
-    F2, V2 = memo.scores(G[[3, 1]], OBJ, 49.0, "pimsyn")
+    F2, V2 = memo.scores(G[[3, 1]], OBJ, 49.0)
     assert calls == [[7, 8, 10]]  # all remembered
     np.testing.assert_array_equal(F2, direct.objectives[[3, 1]])
     np.testing.assert_array_equal(V2, direct.violation[[3, 1]])
@@ -43,10 +43,10 @@ def test_least_recently_used_genomes_are_forgotten_first():
     calls = []
     memo = VerifyMemo(_verify(calls), capacity=2)
     row = lambda *v: np.array([[x, 0] for x in v], dtype=np.int64)  # noqa: E731
-    memo.scores(row(1, 2), OBJ, 49.0, "pimsyn")
-    memo.scores(row(1), OBJ, 49.0, "pimsyn")  # 1 is now the most recent
-    memo.scores(row(3), OBJ, 49.0, "pimsyn")  # evicts 2
-    memo.scores(row(1, 2), OBJ, 49.0, "pimsyn")
+    memo.scores(row(1, 2), OBJ, 49.0)
+    memo.scores(row(1), OBJ, 49.0)  # 1 is now the most recent
+    memo.scores(row(3), OBJ, 49.0)  # evicts 2
+    memo.scores(row(1, 2), OBJ, 49.0)
     assert calls == [[1, 2], [3], [2]]
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from evo_pimsyn.analysis.load import RunData, objective_by_name, ranked_front
 from fitness.errors import InputError
+from fitness.fixes import fixes_label
 
 _SCALARS = ("rram_ratio", "rram_res", "xbar_size", "dac_res", "macro_setting")
 
@@ -33,7 +34,8 @@ def _int(value: Any) -> int:
 
 
 def record(run: RunData, row: pd.Series, design_id: str | None = None) -> dict:
-    """The reference design schema (what ``evaluate --designs`` reads) of a front row."""
+    """The reference design schema (what ``evaluate --designs`` reads) of a front row, with
+    the run's ``power_check`` and ``fixes`` (``evaluate`` scores the line under them)."""
     net = run.network
     n_conv, n_mvm = len(net.conv_indices), len(net.mvm_indices)
     needed = [*_SCALARS, *(f"dup_{j}" for j in range(n_conv)), *(f"macro_num_{i}" for i in range(n_mvm))]
@@ -59,6 +61,8 @@ def record(run: RunData, row: pd.Series, design_id: str | None = None) -> dict:
         "dup": [_int(row[f"dup_{j}"]) for j in range(n_conv)],
         "macro_num": [_int(row[f"macro_num_{i}"]) for i in range(n_mvm)],
         "macro_share": [share(i) for i in range(n_mvm)],
+        "power_check": run.model["power_check"],
+        "fixes": fixes_label(run.model["fixes"]),
     }
 
 
@@ -66,18 +70,22 @@ def evaluation(run: RunData, rec: dict) -> pd.Series:
     """Cycle-evaluated metrics of one design (every energy component, peak power, ...)."""
     from fitness.evaluate import evaluate
 
-    return evaluate(run.network, run.hardware, [rec], fidelity="cycle").iloc[0]
+    return evaluate(run.network, run.hardware, [rec], fidelity="cycle", **run.model).iloc[0]
 
 
 def architecture(run: RunData, rec: dict) -> dict:
-    """PIMSYN's output-file format of one design."""
+    """PIMSYN's output-file format of one design; a run made with model fixes says so in a
+    key PIMSYN's format does not have (``model_fixes``)."""
     from fitness.evaluate import architecture as arch
 
-    return arch(run.network, run.hardware, rec)
+    out = arch(run.network, run.hardware, rec, **run.model)
+    if run.model["fixes"]:
+        out["model_fixes"] = fixes_label(run.model["fixes"])
+    return out
 
 
 def schedule(run: RunData, rec: dict) -> pd.DataFrame:
     from fitness.evaluate import schedule as sched
 
-    return sched(run.network, run.hardware, rec)
+    return sched(run.network, run.hardware, rec, **run.model)
 

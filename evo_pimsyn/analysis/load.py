@@ -58,6 +58,14 @@ class RunData:
             raise InputError(f"{self.path}: run.json holds no network (not a PIM run)")
         return Network.from_dict(self.run["network"], source=f"{self.path}/run.json")
 
+    @property
+    def model(self) -> dict:
+        """How the run scores designs: ``power_check`` and ``fixes`` keywords of the evaluator."""
+        from evo_pimsyn.engine.setup import run_model_settings
+
+        power_check, fixes = run_model_settings(self.run)
+        return {"power_check": power_check, "fixes": fixes}
+
     @cached_property
     def hardware(self):
         from fitness.hardware import hardware_from_dict
@@ -191,13 +199,15 @@ def _checkpoint_front(path: Path, run: dict, objectives) -> tuple[pd.DataFrame, 
 
 def _problem(run: dict, path: Path):
     from evo_pimsyn.engine.problem import PimProblem
+    from evo_pimsyn.engine.setup import run_model_settings
     from fitness.hardware import hardware_from_dict
     from fitness.network import Network
 
+    power_check, fixes = run_model_settings(run)
     return PimProblem(Network.from_dict(run["network"], source=f"{path}/run.json"),
                       hardware_from_dict(run["hardware"], source=f"{path}/run.json"), float(run["power_w"]),
                       macro_setting=run.get("macro_setting", "specified"),
-                      macro_reuse=bool(run.get("macro_reuse", True)))
+                      macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes)
 
 
 def objective_by_name(run: RunData, name: str | None) -> Objective:

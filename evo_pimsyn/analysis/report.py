@@ -13,10 +13,11 @@ import pandas as pd
 
 from evo_pimsyn.analysis import designs
 from evo_pimsyn.analysis.load import RunData, objective_by_name, ranked_front
+from fitness.fixes import fixes_label
 
 # design variables and metrics worth seeing beside the objectives, when present
 KEY_COLUMNS = ("xbar_size", "rram_res", "dac_res", "adc_res", "rram_ratio", "n_macros", "memory_capacity_kb",
-               "peak_power_w")
+               "peak_power_w", "power_margin_w")
 
 
 def summary(run: RunData) -> dict:
@@ -25,6 +26,8 @@ def summary(run: RunData) -> dict:
         "run": str(run.path),
         "model": run.run.get("model_name", run.run.get("model")),
         "power budget [W]": run.run.get("power_w"),
+        "power check": run.model["power_check"],
+        "model fixes": fixes_label(run.model["fixes"]),
         "objectives": ", ".join(o.name for o in run.objectives),
         "macro setting": f"{run.run.get('macro_setting')}, reuse {'on' if run.run.get('macro_reuse') else 'off'}",
         "population": run.run.get("population"),

@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         options = RunOptions(model=model, power_w=args.total_power, config=args.config, generations=args.generations,
                              time_budget_s=args.time_budget, population=args.population, workers=args.workers,
                              seed=args.seed, objectives="efficiency", macro_setting=args.macro_setting,
-                             macro_reuse=args.macro_reuse, out=str(run_dir), quiet=args.quiet)
+                             macro_reuse=args.macro_reuse, out=str(run_dir), quiet=args.quiet,
+                             power_check="pimsyn")  # PIMSYN's own feasibility, as its command would give
         code = start(options, argv=["evo-pimsyn", *sys.argv[1:]])
         if code:
             return code

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from evo_pimsyn.commands.run import _cli_warnings, _int_at_least, add_backend_arguments, add_stop_arguments
+from evo_pimsyn.commands.run import (_cli_warnings, _int_at_least, add_backend_arguments, add_model_arguments,
+                                     add_stop_arguments)
 
 
 def add_parser(subparsers) -> None:
@@ -12,7 +13,7 @@ def add_parser(subparsers) -> None:
         "resume", help="continue a run from its last checkpoint",
         description="Continue runs/NAME from its last checkpoint (the previous one if the last is damaged). "
                     "--generations / --time-budget set a new total target; without them the run's own target "
-                    "applies. The model and hardware config must be unchanged.",
+                    "applies. The model, hardware config, power check and model fixes must be unchanged.",
     )
     p.add_argument("run_dir", metavar="RUN", help="the run folder (runs/NAME)")
     add_stop_arguments(p)
@@ -20,6 +21,7 @@ def add_parser(subparsers) -> None:
     add_backend_arguments(p)
     p.add_argument("--model", help="refuse to resume unless the run's model is this one")
     p.add_argument("--config", metavar="FILE", help="refuse to resume unless the run's hardware config is this one")
+    add_model_arguments(p, defaults=False)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
 
@@ -30,4 +32,4 @@ def run(args: argparse.Namespace) -> int:
     _cli_warnings()
     return resume(args.run_dir, generations=args.generations, time_budget_s=args.time_budget, workers=args.workers,
                   quiet=args.quiet, model=args.model, config=args.config, backend=args.backend,
-                  scheduler=args.scheduler)
+                  scheduler=args.scheduler, power_check=args.power_check, fixes=args.fixes)

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
+from fitness.fixes import FIXES
 
 
 def _positive_float(text: str) -> float:
@@ -66,6 +68,23 @@ def add_stop_arguments(p: argparse.ArgumentParser) -> None:
                       help="stop once the search has run this long in total, e.g. 90s, 10m, 1h30m")
 
 
+POWER_CHECK_HELP = ("strict (default): a design whose peak power (crossbars used, allocated components, scratchpad "
+                    "leakage, NoC) exceeds the budget is infeasible; pimsyn: PIMSYN's verdict (its ceilinged "
+                    "allocation can put peak power a few %% above the budget, see power_margin_w)")
+FIXES_HELP = ("model fixes of PIMSYN's shortcuts (docs/model-fixes.md): none (default: PIMSYN's model), all, or a "
+              "comma list of " + ", ".join(FIXES))
+
+
+def add_model_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """--power-check and --fixes: how designs are scored (``defaults`` False: no default,
+    for commands that take them from a run and only check a given value against it)."""
+    p.add_argument("--power-check", choices=POWER_CHECKS, default=DEFAULT_POWER_CHECK if defaults else None,
+                   help=POWER_CHECK_HELP if defaults else "refuse unless the run was made with this power check")
+    # not argparse choices: a comma list, checked by fitness.fixes.parse_fixes (one-line error)
+    p.add_argument("--fixes", default="none" if defaults else None, metavar="none|all|NAME,...",
+                   help=FIXES_HELP if defaults else "refuse unless the run was made with these fixes")
+
+
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="where batches are scored: local processes (default) or a dask.distributed cluster; "
@@ -102,10 +121,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fidelity", choices=("analytic", "cycle"), default="analytic",
                    help="evaluator used during the search (default analytic; the final front is always "
                         "re-scored with the cycle evaluator)")
-    p.add_argument("--power-check", choices=("pimsyn", "strict"), default="pimsyn",
-                   help="pimsyn (default): feasibility as PIMSYN decides it (minimum-power and memory rules; "
-                        "its ceilinged allocation can put peak power slightly above the budget, see "
-                        "peak_power_w in pareto.csv); strict: also peak_power_w <= budget")
+    add_model_arguments(p)
     p.add_argument("--polish", type=_fraction, default=0.1, metavar="FRACTION",
                    help="single objective: spend the last FRACTION of the generations or time budget polishing "
                         "the best design (its neighbours ranked by the search fidelity, the best of them "
@@ -129,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, power_w=args.power, config=args.config, generations=args.generations,
         time_budget_s=args.time_budget, population=args.population, workers=args.workers, seed=args.seed,
         objectives=args.objectives, algorithm=args.algorithm, macro_setting=args.macro_setting,
-        macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check,
+        macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check, fixes=args.fixes,
         checkpoint_every_s=args.checkpoint_every, polish=args.polish,
         rescore_every=args.rescore_every, out=args.out, quiet=args.quiet,
         backend=args.backend, scheduler=args.scheduler,

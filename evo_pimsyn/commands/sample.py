@@ -6,6 +6,11 @@ macro_setting, dup, macro_num, macro_share``) plus ``id`` and ``network``, reada
 ``evaluate --designs``. The designs are drawn by :func:`genomes.init.random_genomes`
 (uniform over the legal global points, a random split of the crossbar budget, random
 macro counts and partners) and repaired, so every one obeys the search's legality rules.
+
+Legal is not feasible: the model may still refuse a legal design (minimum power, memory,
+peak power over the budget under the strict power check). ``--feasible-only`` keeps
+drawing until N designs are feasible under ``--power-check`` and ``--fixes`` (cycle model)
+and writes those, each line with the ``power_check`` and ``fixes`` it was checked under.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from evo_pimsyn.commands.run import add_model_arguments
 from evo_pimsyn.models import load_model
 from fitness.errors import InputError
+from fitness.evaluate import evaluate
+from fitness.fixes import fixes_label, parse_fixes
 from fitness.hardware import load_hardware
 from genomes import GenomeLayout, decode, random_genomes
 from genomes.layout import SETTINGS
@@ -39,8 +47,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--macro-setting", choices=SETTINGS, default="specified",
                    help="per-layer macros (specified, default) or one macro size (unified)")
     p.add_argument("--no-macro-reuse", action="store_true", help="no macro sharing between layers")
+    p.add_argument("--feasible-only", action="store_true",
+                   help="write only designs the cycle model finds feasible under --power-check and --fixes")
+    add_model_arguments(p)
     p.add_argument("-o", "--output", metavar="designs.jsonl", help="output file (default: stdout)")
     p.set_defaults(func=run)
+
+
+# --feasible-only draws rounds of this many times N designs, at most MAX_ROUNDS rounds
+ROUND_FACTOR, MAX_ROUNDS = 2, 50
+
+
+def feasible_genomes(layout, network, hardware, n: int, rng: np.random.Generator, model: dict) -> np.ndarray:
+    """The first ``n`` feasible designs of a stream of random legal genomes."""
+    kept: list[np.ndarray] = []
+    found = 0
+    for _ in range(MAX_ROUNDS):
+        if found >= n:
+            break
+        G = random_genomes(layout, max(8, ROUND_FACTOR * n), rng)
+        ok = evaluate(network, hardware, decode(layout, G), "cycle", **model)["feasible"].to_numpy(dtype=bool)
+        kept.append(G[ok])
+        found += int(ok.sum())
+    if found < n:
+        raise InputError(f"only {found} of {n} random legal designs were feasible after {MAX_ROUNDS} rounds "
+                         f"(power check {model['power_check']}, fixes {fixes_label(model['fixes'])}); ask for "
+                         f"fewer or drop --feasible-only")
+    return np.concatenate(kept)[:n]
     return p
 
 
@@ -53,11 +86,18 @@ def run(args: argparse.Namespace) -> int:
     hardware = load_hardware(args.config)
     layout = GenomeLayout.build(network, hardware, args.power, macro_setting=args.macro_setting,
                                 allow_sharing=not args.no_macro_reuse)
-    genomes = random_genomes(layout, args.n, np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)
+    model = {"power_check": args.power_check, "fixes": parse_fixes(args.fixes)}
+    if args.feasible_only and args.n:
+        genomes = feasible_genomes(layout, network, hardware, args.n, rng, model)
+        checked = {"power_check": args.power_check, "fixes": fixes_label(model["fixes"])}
+    else:
+        genomes = random_genomes(layout, args.n, rng)
+        checked = {}
     lines = []
     for i, rec in enumerate(decode(layout, genomes).to_records()):
         rec.pop("id", None)
-        lines.append(json.dumps({"id": f"sample-{args.seed}-{i}", "network": args.model, **rec}))
+        lines.append(json.dumps({"id": f"sample-{args.seed}-{i}", "network": args.model, **rec, **checked}))
     text = "".join(line + "\n" for line in lines)
     if args.output:
         try:

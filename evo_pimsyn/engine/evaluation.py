@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import backends
-from evo_pimsyn.engine.objectives import Objective, apply_power_check, feasibility, objective_matrix, violation
+from evo_pimsyn.engine.objectives import Objective, feasibility, objective_matrix, violation
 
 ScoreFn = Callable[..., pd.DataFrame]
 
@@ -226,9 +226,9 @@ class Scores:
     feasible: np.ndarray  # [B] bool
 
 
-def score(frame: pd.DataFrame, objectives: Sequence[Objective], power_w: float,
-          power_check: str = "pimsyn") -> Scores:
-    frame = apply_power_check(frame, power_w, power_check)
+def score(frame: pd.DataFrame, objectives: Sequence[Objective], power_w: float) -> Scores:
+    """Objectives and constraint violation of an evaluated batch (the evaluator has already
+    applied the run's power check: over-budget rows come back infeasible, with their peak)."""
     feas = feasibility(frame)
     F = objective_matrix(frame, objectives, feas)
     viol = violation(frame, power_w)

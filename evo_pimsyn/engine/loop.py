@@ -47,7 +47,6 @@ class Settings:
     population: int = 64
     algorithm: str = "nsga2"
     fidelity: str = "cycle"
-    power_check: str = "pimsyn"
     # Against premature convergence (see step()): a local-search batch of
     # ``local_fraction * population`` neighbours of the best designs every generation
     # (problems with a ``neighbors`` method), and a restart of the population from
@@ -182,7 +181,7 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
                ) -> tuple[State, Scores]:
     t0 = time.perf_counter()
     G = np.asarray(problem.initial(settings.population, rng), dtype=np.int64)
-    batch = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
+    batch = score(evaluate(G), settings.objectives, settings.power_w)
     extra: dict = {}
     fast = batch.objectives[:, 0].copy()
     F, V, flags = _verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), fast, verify,
@@ -245,7 +244,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         n_elite = int(round(settings.restart_elite * n)) if int(extra.get("restarts", 0)) % 2 == 0 else 0
         if n_elite > 0 and len(archive.genomes) and hasattr(problem, "perturb"):
             G[n - n_elite:] = problem.perturb(archive.genomes, G[:n_elite], rng)
-        fresh = score(evaluate(G), settings.objectives, settings.power_w, settings.power_check)
+        fresh = score(evaluate(G), settings.objectives, settings.power_w)
         fast = fresh.objectives[:, 0].copy()
         F, V, flags = _verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast, verify,
                                    settings, extra)
@@ -266,7 +265,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         children = np.asarray(problem.vary(G[ia], G[ib], rng), dtype=np.int64)[:n]
         if n_local > 0 and hasattr(problem, "neighbors"):
             children = np.concatenate([children, _local_batch(problem, G, F, V, n_local, rng)])
-    batch = score(evaluate(children), settings.objectives, settings.power_w, settings.power_check)
+    batch = score(evaluate(children), settings.objectives, settings.power_w)
     allG = np.concatenate([G, children])
     allfast = np.concatenate([fast, batch.objectives[:, 0]])
     allF, allV, allflags = (np.concatenate([F, batch.objectives]), np.concatenate([V, batch.violation]),
@@ -356,7 +355,7 @@ def _share_verified(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarr
 def _apply_verified(G, F, V, flags, group, cand, verify, settings: Settings) -> None:
     """Score rows ``cand`` with ``verify`` and give every copy of each its exact values (in place)."""
     memo = verify if isinstance(verify, VerifyMemo) else VerifyMemo(verify)
-    exact_f, exact_v = memo.scores(G[cand], settings.objectives, settings.power_w, settings.power_check)
+    exact_f, exact_v = memo.scores(G[cand], settings.objectives, settings.power_w)
     for k, i in enumerate(cand):
         rows = np.flatnonzero(group == group[i])
         F[rows], V[rows], flags[rows] = exact_f[k], exact_v[k], True

@@ -103,29 +103,6 @@ def feasibility(frame: pd.DataFrame) -> np.ndarray:
     return frame["feasible"].to_numpy(dtype=bool)
 
 
-POWER_CHECKS = ("strict", "pimsyn")
-OVER_BUDGET = "peak_power_gt_budget"
-
-
-def apply_power_check(frame: pd.DataFrame, power_w: float, mode: str) -> pd.DataFrame:
-    """``strict``: a design whose peak power exceeds the budget is infeasible (reason
-    ``peak_power_gt_budget``); ``pimsyn``: the evaluator's verdict only (PIMSYN never
-    re-checks its ceilinged allocation, so its designs can exceed the budget slightly)."""
-    if mode not in POWER_CHECKS:
-        raise ValueError(f"The 'power_check' parameter must be one of {POWER_CHECKS}. Got {mode!r} instead.")
-    if mode == "pimsyn" or "peak_power_w" not in frame.columns:
-        return frame
-    peak = frame["peak_power_w"].to_numpy(dtype=np.float64)
-    over = feasibility(frame) & (peak > power_w * (1 + 1e-12))
-    if not over.any():
-        return frame
-    frame = frame.copy()
-    frame["feasible"] = feasibility(frame) & ~over
-    if "reason" in frame.columns:
-        frame["reason"] = np.where(over, OVER_BUDGET, frame["reason"].astype(object))
-    return frame
-
-
 def to_raw(F: np.ndarray, objectives: Sequence[Objective]) -> np.ndarray:
     """Minimization form -> column units (``inf`` becomes ``nan``)."""
     signs = np.array([o.sign for o in objectives])

@@ -98,9 +98,11 @@ def generations_frame(logbook: Sequence[dict]) -> pd.DataFrame:
 # ---- pareto.csv ----------------------------------------------------------------------
 def pareto_frame(genomes: np.ndarray, search_F: np.ndarray, frame: pd.DataFrame, designs: pd.DataFrame,
                  gene_names: Sequence[str], objectives: Sequence[Objective], *, fidelity: str,
-                 search_fidelity: str) -> pd.DataFrame:
+                 search_fidelity: str, model: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per archived design: final-fidelity objectives, the search-fidelity ones,
-    every design variable, the evaluator's derived metrics, and the raw genes."""
+    how the model scored them (``model``: power check and fixes, so that a design re-scored
+    later is scored alike), every design variable, the evaluator's derived metrics, and the
+    raw genes."""
     frame = frame.reset_index(drop=True)
     n = len(genomes)
     out: dict[str, Any] = {"design": np.arange(n, dtype=np.int64)}
@@ -109,6 +111,8 @@ def pareto_frame(genomes: np.ndarray, search_F: np.ndarray, frame: pd.DataFrame,
     out["fidelity"] = [fidelity] * n
     out["feasible"] = frame["feasible"].to_numpy(dtype=bool) if "feasible" in frame else np.ones(n, dtype=bool)
     out["search_fidelity"] = [search_fidelity] * n
+    for key, value in (model or {}).items():
+        out[key] = [value] * n
     raw = to_raw(search_F, objectives)
     for k, obj in enumerate(objectives):
         out[f"search_{obj.column}"] = raw[:, k]

@@ -12,6 +12,9 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import pandas as pd
 
+from fitness.budget import DEFAULT_POWER_CHECK
+from fitness.fixes import NONE
+
 FIDELITIES = ("analytic", "cycle")
 # share of the layers that a restart's large-neighbourhood move redraws (PimProblem.perturb)
 LNS_SHARE = (0.2, 0.5)
@@ -31,12 +34,13 @@ class Problem(Protocol):
     def scorer(self, fidelity: str) -> tuple[Callable[..., pd.DataFrame], tuple[Any, ...]]: ...
 
 
-def score_designs(network, hardware, layout, fidelity: str, G: np.ndarray) -> pd.DataFrame:
+def score_designs(network, hardware, layout, fidelity: str, power_check: str, fixes: frozenset,
+                  G: np.ndarray) -> pd.DataFrame:
     """Worker task: decode a genome slice and score it with the vectorized model."""
     from fitness.evaluate import evaluate
     from genomes.codec import decode
 
-    return evaluate(network, hardware, decode(layout, G), fidelity=fidelity)
+    return evaluate(network, hardware, decode(layout, G), fidelity=fidelity, power_check=power_check, fixes=fixes)
 
 
 @dataclass
@@ -46,6 +50,8 @@ class PimProblem:
     power_w: float
     macro_setting: str = "specified"
     macro_reuse: bool = True
+    power_check: str = DEFAULT_POWER_CHECK
+    fixes: frozenset = NONE
     layout: Any = field(init=False)
     # single-objective searches at the analytic fidelity re-score would-be bests with it
     verify_fidelity: str = field(default="cycle", init=False)
@@ -129,7 +135,7 @@ class PimProblem:
         return np.asarray(repair(self.layout, children, rng), dtype=np.int64)
 
     def scorer(self, fidelity: str):
-        return score_designs, (self.network, self.hardware, self.layout, fidelity)
+        return score_designs, (self.network, self.hardware, self.layout, fidelity, self.power_check, self.fixes)
 
     def min_slice(self, fidelity: str) -> int:
         """Fewest designs per worker task (``Evaluator.min_slice``). An analytic batch of 128
@@ -152,4 +158,5 @@ class PimProblem:
         """PIMSYN's output-file format for one genome (``fitness.evaluate.architecture``)."""
         from fitness.evaluate import architecture
 
-        return architecture(self.network, self.hardware, self.decode(np.asarray(g, dtype=np.int64)[None, :]))
+        return architecture(self.network, self.hardware, self.decode(np.asarray(g, dtype=np.int64)[None, :]),
+                            power_check=self.power_check, fixes=self.fixes)

@@ -28,11 +28,13 @@ from evo_pimsyn.engine import checkpoint as ckpt
 from evo_pimsyn.engine import loop, outputs
 from evo_pimsyn.engine.cadence import AUTO, Cadence
 from evo_pimsyn.engine.evaluation import Evaluator
-from evo_pimsyn.engine.objectives import POWER_CHECKS, apply_power_check, objective_names, parse_objectives
+from evo_pimsyn.engine.objectives import objective_names, parse_objectives
 from evo_pimsyn.engine.problem import FIDELITIES
 from evo_pimsyn.engine.progress import Progress
-from evo_pimsyn.engine.setup import Setup, model_name, prepare
+from evo_pimsyn.engine.setup import Setup, model_name, prepare, run_model_settings
+from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
 from fitness.errors import InputError
+from fitness.fixes import fixes_label, parse_fixes
 
 EXIT_INTERRUPTED = 130
 EXIT_BACKEND_LOST = 75  # EX_TEMPFAIL: the cluster went away; resume later
@@ -42,7 +44,8 @@ CHECKPOINT_DIR = "checkpoints"
 # run.json settings that define the search; anything else (stop rule, workers,
 # checkpoint cadence, output) may differ between sessions without changing results.
 SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorithm", "objectives",
-               "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check")
+               "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes")
+
 
 
 @dataclass
@@ -60,7 +63,8 @@ class RunOptions:
     macro_setting: str = "specified"
     macro_reuse: bool = True
     fidelity: str = "analytic"
-    power_check: str = "pimsyn"
+    power_check: str = DEFAULT_POWER_CHECK  # "strict": peak power above the budget is infeasible
+    fixes: Any = "none"  # model fixes (fitness.fixes): "none", "all" or a comma list of names
     checkpoint_every_s: float | str = AUTO  # seconds between checkpoints (0: every generation) or "auto"
     rescore_every: int = 0
     polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
@@ -99,6 +103,7 @@ def validate(o: RunOptions) -> None:
         raise _param_error("macro-setting", f"one of {', '.join(MACRO_SETTINGS)}", o.macro_setting)
     if o.power_check not in POWER_CHECKS:
         raise _param_error("power-check", f"one of {', '.join(POWER_CHECKS)}", o.power_check)
+    parse_fixes(o.fixes)
     if o.fidelity not in FIDELITIES:
         raise _param_error("fidelity", f"one of {', '.join(FIDELITIES)}", o.fidelity)
     if o.checkpoint_every_s != AUTO and (not isinstance(o.checkpoint_every_s, (int, float))
@@ -142,7 +147,8 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
     if (run_dir / "run.json").exists():
         raise InputError(f"{run_dir} already holds a run; continue it with `evo-pimsyn resume {run_dir}` "
                          f"or choose another --out")
-    setup = prepare(o.problem, o.model, o.config, o.power_w, o.macro_setting, o.macro_reuse)
+    fixes = parse_fixes(o.fixes)
+    setup = prepare(o.problem, o.model, o.config, o.power_w, o.macro_setting, o.macro_reuse, o.power_check, fixes)
     fidelity = o.fidelity
     search = {
         **setup.identity,
@@ -155,6 +161,7 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "macro_reuse": bool(o.macro_reuse),
         "fidelity": fidelity,
         "power_check": o.power_check,
+        "fixes": fixes_label(fixes),
         "seed": int(o.seed),
     }
     run = {
@@ -208,9 +215,19 @@ def read_run(run_dir: Path) -> dict:
 
 def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s: float | None = None,
            workers: int | None = None, quiet: bool = False, model: str | None = None,
-           config: str | None = None, backend: str = "local", scheduler: str | None = None) -> int:
+           config: str | None = None, backend: str = "local", scheduler: str | None = None,
+           power_check: str | None = None, fixes: Any = None) -> int:
     run_dir = Path(run_dir)
     run = read_run(run_dir)
+    model_settings = run_model_settings(run)
+    # a power check / set of fixes given on the command line must be the run's: the archive
+    # and checkpoints were scored under the run's model
+    asked = {"power_check": power_check, "fixes": None if fixes is None else fixes_label(parse_fixes(fixes))}
+    recorded = {"power_check": model_settings[0], "fixes": fixes_label(model_settings[1])}
+    for key, value in asked.items():
+        if value is not None and value != recorded[key]:
+            raise InputError(f"cannot resume {run_dir}: it was run with {key.replace('_', '-')} {recorded[key]}, "
+                             f"not {value}; start a new run instead")
     if generations is not None and (not _is_int(generations) or generations < 0):
         raise _param_error("generations", "an int >= 0", generations)
     if workers is not None and (not _is_int(workers) or workers < 1):
@@ -219,10 +236,10 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
     # a model / config given on the command line must be the run's
     if model is not None or config is not None:
         given = prepare(run["problem"], model or run["model"], config or run.get("hardware_config"),
-                         run["power_w"], run["macro_setting"], run["macro_reuse"])
+                         run["power_w"], run["macro_setting"], run["macro_reuse"], *model_settings)
         _refuse_if_changed(run_dir, run, given.identity, "given")
     setup = prepare(run["problem"], run["model"], run.get("hardware_config"), run["power_w"],
-                     run["macro_setting"], run["macro_reuse"])
+                     run["macro_setting"], run["macro_reuse"], *model_settings)
     _refuse_if_changed(run_dir, run, setup.identity, "on disk")
     state = None
     cdir = run_dir / CHECKPOINT_DIR
@@ -258,8 +275,7 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
     objectives = parse_objectives(run["objectives"])
     # runs recorded before the polish phase existed resume without it
     settings = loop.Settings(objectives, float(run["power_w"]), int(run["population"]), run["algorithm"],
-                             run["fidelity"], run.get("power_check", "pimsyn"),
-                             polish_fraction=float(run.get("polish_fraction", 0.0)))
+                             run["fidelity"], polish_fraction=float(run.get("polish_fraction", 0.0)))
     stop = loop.Stop(run["stop"].get("generations"), run["stop"].get("time_budget_s"))
     cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
     rescore_k = int(run.get("rescore_every", 0))
@@ -388,12 +404,13 @@ def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers:
     fn, args = setup.problem.scorer("cycle")
     if len(G):
         with Evaluator(fn, args, workers=workers) as evaluate:
-            frame = apply_power_check(evaluate(G), settings.power_w, settings.power_check)
+            frame = evaluate(G)
     else:
         frame = pd.DataFrame({o.column: [] for o in settings.objectives} | {"feasible": []})
     designs = setup.design_table(G) if len(G) else pd.DataFrame(index=pd.RangeIndex(0))
     return outputs.pareto_frame(G, st.archive.objectives, frame, designs, setup.problem.gene_names,
-                                settings.objectives, fidelity="cycle", search_fidelity=settings.fidelity)
+                                settings.objectives, fidelity="cycle", search_fidelity=settings.fidelity,
+                                model=setup.model)
 
 
 def _finish(run_dir: Path, setup: Setup, st: loop.State, settings: loop.Settings, workers: int, quiet: bool) -> None:

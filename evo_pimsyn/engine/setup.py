@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import outputs
+from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.errors import InputError
+from fitness.fixes import NONE, fixes_label, parse_fixes
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Setup:
     network: Any = None
     hardware: Any = None
     records: dict = field(default_factory=dict)  # extra run.json content (network, hardware dicts)
+    model: dict = field(default_factory=dict)  # how designs are scored: power check and fixes (pareto.csv columns)
 
     def design_table(self, G: np.ndarray) -> pd.DataFrame:
         if hasattr(self.problem, "design_table"):
@@ -60,13 +63,15 @@ def network_hash(network) -> str:
     return hashlib.sha256(json.dumps(network.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool) -> Setup:
+def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
+                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
     from evo_pimsyn.engine.problem import PimProblem
     from fitness.hardware import default_config_path, load_hardware
 
     network = load_network(model)
     hardware = load_hardware(config)
-    problem = PimProblem(network, hardware, float(power_w), macro_setting=macro_setting, macro_reuse=macro_reuse)
+    problem = PimProblem(network, hardware, float(power_w), macro_setting=macro_setting, macro_reuse=macro_reuse,
+                         power_check=power_check, fixes=fixes)
     hw = hardware.to_dict()
     identity = {
         "model": model_spec(model),
@@ -75,10 +80,13 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
         "hardware_config": str(Path(config).expanduser().resolve()) if config else str(default_config_path()),
         "hardware_hash": outputs.canonical_hash(hw),
     }
-    return Setup(problem, identity, network, hardware, {"network": network.to_dict(), "hardware": hw})
+    return Setup(problem, identity, network, hardware, {"network": network.to_dict(), "hardware": hw},
+                 model_columns(power_check, fixes))
 
 
-def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool) -> Setup:
+def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
+                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
+    # the toy problem has a budget of its own and no hardware model: both are ignored
     from evo_pimsyn.engine.toy import ToyProblem
 
     # model "toy" or "toy:DELAY_S" (seconds slept per evaluated batch)
@@ -86,13 +94,28 @@ def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: s
     problem = ToyProblem(power_w=float(power_w), delay_s=delay)
     identity = {"model": model, "model_name": "toy", "model_hash": outputs.canonical_hash(asdict(problem)),
                 "hardware_config": None, "hardware_hash": "none"}
-    return Setup(problem, identity)
+    return Setup(problem, identity, model=model_columns(power_check, fixes))
+
+
+# what runs recorded before these settings existed were made with
+LEGACY_MODEL = {"power_check": "pimsyn", "fixes": "none"}
+
+
+def run_model_settings(run: dict) -> tuple[str, frozenset]:
+    """(power check, fixes) a run.json records (``LEGACY_MODEL`` for older runs)."""
+    return (run.get("power_check", LEGACY_MODEL["power_check"]),
+            parse_fixes(run.get("fixes", LEGACY_MODEL["fixes"])))
+
+
+def model_columns(power_check: str, fixes: frozenset) -> dict:
+    return {"power_check": power_check, "fixes": fixes_label(fixes)}
 
 
 PREPARERS: dict[str, Callable[..., Setup]] = {"pim": prepare_pim, "toy": prepare_toy}
 
 
-def prepare(problem: str, model, config, power_w, macro_setting, macro_reuse) -> Setup:
+def prepare(problem: str, model, config, power_w, macro_setting, macro_reuse,
+            power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
     if problem not in PREPARERS:
         raise InputError(f"run.json: unknown problem kind {problem!r}")
-    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse)
+    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse, power_check, fixes)

@@ -37,7 +37,7 @@ class VerifyMemo:
         self.hits = 0
         self.scored = 0
 
-    def scores(self, G: np.ndarray, objectives, power_w: float, power_check: str) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, G: np.ndarray, objectives, power_w: float) -> tuple[np.ndarray, np.ndarray]:
         G = np.ascontiguousarray(G, dtype=np.int64)
         keys = [row.tobytes() for row in G]
         new: dict[bytes, int] = {}
@@ -48,7 +48,7 @@ class VerifyMemo:
                 new[k] = i
         if new:
             rows = np.fromiter(new.values(), dtype=np.int64, count=len(new))
-            exact = score(self.verify(G[rows]), objectives, power_w, power_check)
+            exact = score(self.verify(G[rows]), objectives, power_w)
             for j, k in enumerate(new):
                 self._memo[k] = (exact.objectives[j].copy(), float(exact.violation[j]))
             self.scored += len(new)

@@ -20,7 +20,9 @@ import pandas as pd
 from fitness.analytic.correction import corrected_steps
 from fitness.analytic.prepare import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLES, AnalyticPrepared, prepare_analytic
 from fitness.analytic.recurrence import run_recurrence, sample_caps
+from fitness.budget import DEFAULT_POWER_CHECK, check_mode
 from fitness.fixed_point import FixedPoint, Scheduled, solve
+from fitness.fixes import parse_fixes
 
 
 def analytic_scheduler(prep: AnalyticPrepared, idx, k_tran, k_ld, k_st, k_mrg, correct: bool = True) -> Scheduled:
@@ -41,14 +43,16 @@ def uncorrected_scheduler(prep, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled:
 
 
 def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAULT_SAMPLES,
-                           scheduler=analytic_scheduler, min_samples: int = DEFAULT_MIN_SAMPLES,
+                           scheduler=analytic_scheduler, min_samples: int = DEFAULT_MIN_SAMPLES, *,
+                           power_check: str = DEFAULT_POWER_CHECK, fixes=None,
                            ) -> tuple[AnalyticPrepared, FixedPoint, pd.DataFrame]:
     from fitness.evaluate import _frame, as_batch
 
     batch = as_batch(network, designs)
-    prep = prepare_analytic(network, hardware, batch, max_samples, min_samples=min_samples)
+    prep = prepare_analytic(network, hardware, batch, max_samples, min_samples=min_samples,
+                            fixes=parse_fixes(fixes))
     fp = solve(prep, scheduler)
-    return prep, fp, _frame(prep, fp)
+    return prep, fp, _frame(prep, fp, power_check)
 
 
 # Designs per pass: the [B, L, ...] stage arrays and the per-sample time arrays grow with
@@ -67,17 +71,21 @@ def chunk_size(network, max_samples: int = DEFAULT_SAMPLES, min_samples: int = D
 
 
 def evaluate_analytic(network, hardware, designs, max_samples: int = DEFAULT_SAMPLES, chunk: int | None = None,
-                      min_samples: int = DEFAULT_MIN_SAMPLES) -> pd.DataFrame:
+                      min_samples: int = DEFAULT_MIN_SAMPLES, *, power_check: str = DEFAULT_POWER_CHECK,
+                      fixes=None) -> pd.DataFrame:
     """One row per design, same columns and refusal rules as the cycle ``evaluate``
     (``chunk``: designs per pass, default :func:`chunk_size`; the results do not depend on it)."""
     from fitness.evaluate import as_batch
 
+    check_mode(power_check)
+    fixes = parse_fixes(fixes)
     batch = as_batch(network, designs)
     n = len(batch)
     chunk = chunk_size(network, max_samples, min_samples) if chunk is None else max(1, int(chunk))
+    kw = dict(min_samples=min_samples, power_check=power_check, fixes=fixes)
     if n <= chunk:
-        return evaluate_analytic_full(network, hardware, batch, max_samples, min_samples=min_samples)[2]
+        return evaluate_analytic_full(network, hardware, batch, max_samples, **kw)[2]
     parts = [evaluate_analytic_full(network, hardware, batch.take(np.arange(a, min(a + chunk, n))), max_samples,
-                                    min_samples=min_samples)[2]
+                                    **kw)[2]
              for a in range(0, n, chunk)]
     return pd.concat(parts, ignore_index=True)

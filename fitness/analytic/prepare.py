@@ -16,6 +16,7 @@ import numpy as np
 from fitness.analytic.layout import Hops, hops
 from fitness.analytic.recurrence import Samples, build_samples, consumer_csr
 from fitness.design import DesignBatch
+from fitness.fixes import NONE
 from fitness.hardware import Hardware
 from fitness.layout import LAYOUT_REASONS
 from fitness.memory import MemoryTable
@@ -69,7 +70,7 @@ def power_short_at_any_capacity(network: Network, hardware: Hardware, batch: Des
 
 def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
                      max_samples: int = DEFAULT_SAMPLES, max_in_samples: int = DEFAULT_IN_SAMPLES,
-                     min_samples: int = DEFAULT_MIN_SAMPLES) -> AnalyticPrepared:
+                     min_samples: int = DEFAULT_MIN_SAMPLES, fixes: frozenset = NONE) -> AnalyticPrepared:
     st = batch_stages(network, hardware, batch, adc_resolution_fast(batch.xbar_size, batch.dac_res, batch.rram_res))
     status, good, prov = st.status, st.status == "ok", st.prov
     h = hops(network, st.macros.combined, st.macros.partner, st.macros.grid_cols, prov)
@@ -85,5 +86,5 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, h.transfer, h.merge)
     return AnalyticPrepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,
                             st.cols_x, st.sets, st.dup, blk, st.macros, st.idiv, st.ddiv, st.work, st.work_zeroed,
-                            st.traffic, tran_ns, mrg_ns, op_code, n_ops, None, None, prov, hops=h, samples=smp,
+                            st.traffic, tran_ns, mrg_ns, op_code, n_ops, None, None, prov, fixes, hops=h, samples=smp,
                             cons=consumer_csr(network), tr_flits=st.tr_flits, mg_flits=st.mg_flits)
