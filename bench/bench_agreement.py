@@ -71,6 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="300 designs for vgg16 (its cycle side is the slow one)")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--power", type=float, default=49.0)
+    ap.add_argument("--power-check", choices=("strict", "pimsyn"), default="strict")
+    ap.add_argument("--fixes", default="none", help="model fixes: none (default), all or a comma list")
     args = ap.parse_args(argv)
     from genomes import GenomeLayout, decode, initial_population
 
@@ -81,12 +83,13 @@ def main(argv=None) -> int:
         n = 300 if (args.quick and name == "vgg16") else args.n
         layout = GenomeLayout.build(net, hw, args.power)
         batch = decode(layout, initial_population(layout, n, np.random.default_rng(args.seed)))
-        evaluate_analytic(net, hw, batch.take(np.arange(min(8, n))))  # compile outside the timing
+        model = {"power_check": args.power_check, "fixes": args.fixes}
+        evaluate_analytic(net, hw, batch.take(np.arange(min(8, n))), **model)  # compile outside the timing
         t0 = time.perf_counter()
-        an = evaluate_analytic(net, hw, batch)
+        an = evaluate_analytic(net, hw, batch, **model)
         t_an = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cy = evaluate(net, hw, batch)
+        cy = evaluate(net, hw, batch, **model)
         t_cy = time.perf_counter() - t0
         row = {"network": name, **agreement(cy, an), "us_per_design_analytic": 1e6 * t_an / n,
                "ms_per_design_cycle": 1e3 * t_cy / n}

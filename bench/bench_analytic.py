@@ -46,10 +46,11 @@ def main(argv=None) -> int:
     ap.add_argument("--min-time", type=float, default=2.0, help="seconds of timed calls per point")
     ap.add_argument("--samples", type=int, default=None, help="recurrence samples per layer (default: the evaluator's)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall clock or process CPU time")
+    ap.add_argument("--fixes", default="none", help="model fixes: none (default), all or a comma list")
     args = ap.parse_args(argv)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     hw = load_hardware()
-    kw = {} if args.samples is None else {"max_samples": args.samples}
+    kw = {"fixes": args.fixes} if args.samples is None else {"max_samples": args.samples, "fixes": args.fixes}
     print(f"{'network':10s} {'batch':>6s} {'designs/s':>12s} {'us/design':>10s} {'feasible':>8s}")
     for name in args.networks.split(","):
         net = load_pimcomp(NETWORKS / f"{name}.json")
