@@ -1,5 +1,6 @@
 """Unit and oracle tests of the engine's pure functions: objectives, constrained
-domination, NSGA-II/III survival, the archive, hypervolume, even slices."""
+domination, NSGA-II/III survival, the archive, non-dominance and hypervolume
+(engine/front.py, through moocore), even slices."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import nsga
-from evo_pimsyn.engine.archive import Archive, hypervolume, pareto_mask
+from evo_pimsyn.engine.archive import Archive, normalized_hypervolume
 from evo_pimsyn.engine.evaluation import Evaluator, even_slices, score
+from evo_pimsyn.engine.front import hypervolume, pareto_mask, pareto_ranks
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, parse_objectives, violation
 from evo_pimsyn.engine.session import parse_duration
 from evo_pimsyn.engine.toy import score_toy
@@ -90,10 +92,18 @@ def _random_case(seed, n=40, m=3):
 @pytest.mark.parametrize("seed", range(25))
 def test_ranks_match_naive_oracle(seed):
     F, V = _random_case(seed, m=1 + seed % 4)
-    D = nsga.constrained_dominates(F, V)
-    for i, j in itertools.product(range(len(F)), repeat=2):
-        assert D[i, j] == (i != j and _naive_dominates(F, V, i, j))
     assert nsga.nondominated_ranks(F, V).tolist() == _naive_ranks(F, V).tolist()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ranks_of_feasible_rows_with_infinities_match_naive_oracle(seed):
+    """An infinite objective of a feasible row (a metric the model could not bound) ranks
+    like any worse value; moocore's own pareto_rank gets such rows wrong."""
+    F, _ = _random_case(seed, m=2 + seed % 3)
+    F[np.random.default_rng(seed).random(F.shape) < 0.15] = np.inf
+    V = np.zeros(len(F))
+    assert nsga.nondominated_ranks(F, V).tolist() == _naive_ranks(F, V).tolist()
+    assert pareto_ranks(F).tolist() == _naive_ranks(F, V).tolist()
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -160,6 +170,7 @@ def test_pareto_mask_matches_oracle(seed):
     F = rng.integers(0, 8, size=(60, 1 + seed % 3)).astype(float)
     naive = [not any(np.all(F[j] <= F[i]) and np.any(F[j] < F[i]) for j in range(len(F))) for i in range(len(F))]
     assert pareto_mask(F).tolist() == naive
+    assert pareto_mask(F).tolist() == (pareto_ranks(F) == 0).tolist()
 
 
 def test_archive_order_independent_and_deduplicated():
@@ -189,19 +200,32 @@ def _mc_hv(P, rng, n=200_000):
     return covered.mean() * np.prod(hi)
 
 
-@pytest.mark.parametrize("m", [1, 2, 3])
+def _hv_above_origin(P):
+    """Volume between the origin and the (maximized) points ``P``."""
+    return hypervolume(-np.asarray(P, dtype=float), np.zeros(np.shape(P)[1]))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
 def test_hypervolume_against_monte_carlo(m):
     rng = np.random.default_rng(m)
     P = rng.random((12, m))
-    assert hypervolume(P) == pytest.approx(_mc_hv(P, rng), rel=0.02)
+    assert _hv_above_origin(P) == pytest.approx(_mc_hv(P, rng), rel=0.02)
 
 
 def test_hypervolume_exact_cases():
-    assert hypervolume(np.array([[1.0, 1.0]])) == 1.0
-    assert hypervolume(np.array([[2.0, 1.0], [1.0, 2.0]])) == 3.0
-    assert hypervolume(np.array([[1.0, 1.0, 1.0], [2.0, 0.5, 1.0]])) == pytest.approx(1.5)
-    assert hypervolume(np.empty((0, 2))) == 0.0
-    assert hypervolume(np.array([[-1.0, 2.0]])) == 0.0
+    assert _hv_above_origin(np.array([[1.0, 1.0]])) == 1.0
+    assert _hv_above_origin(np.array([[2.0, 1.0], [1.0, 2.0]])) == 3.0
+    assert _hv_above_origin(np.array([[1.0, 1.0, 1.0], [2.0, 0.5, 1.0]])) == pytest.approx(1.5)
+    assert _hv_above_origin(np.empty((0, 2))) == 0.0
+    assert _hv_above_origin(np.array([[-1.0, 2.0]])) == 0.0
+    assert hypervolume(np.array([[1.0, np.inf], [np.nan, 0.0], [0.0, 1.0]]), np.array([2.0, 2.0])) == 2.0
+
+
+def test_normalized_hypervolume_counts_scale_units():
+    F = np.array([[8.0, 20.0], [9.0, 10.0]])  # minimization form
+    ref, scale = np.array([10.0, 30.0]), np.array([2.0, 10.0])
+    # gains (1, 1) and (0.5, 2): 1 + 0.5 * 2 - 0.5 * 1
+    assert normalized_hypervolume(F, ref, scale) == pytest.approx(1.5)
 
 
 # ---- evaluation --------------------------------------------------------------------------
@@ -269,8 +293,8 @@ def test_hypervolume_exact_on_integer_grid(seed):
     P = rng.integers(1, 6, size=(rng.integers(1, 25), m)).astype(float)
     cells = np.array(list(itertools.product(range(1, 6), repeat=m)), dtype=float)
     count = (cells[:, None, :] <= P[None, :, :]).all(axis=2).any(axis=1).sum()
-    assert hypervolume(P) == pytest.approx(float(count))
-    assert hypervolume(P[rng.permutation(len(P))]) == pytest.approx(float(count))
+    assert _hv_above_origin(P) == pytest.approx(float(count))
+    assert _hv_above_origin(P[rng.permutation(len(P))]) == pytest.approx(float(count))
 
 
 # ---- outputs ----------------------------------------------------------------------------

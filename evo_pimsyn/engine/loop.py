@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import nsga
-from evo_pimsyn.engine.archive import Archive, hv_reference, hypervolume, normalized_gain
+from evo_pimsyn.engine.archive import Archive, hv_reference, normalized_hypervolume
 from evo_pimsyn.engine.evaluation import Scores, score
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from evo_pimsyn.engine.problem import Problem
@@ -157,7 +157,7 @@ def _log_row(state: State, batch: Scores, settings: Settings, gen_wall_s: float)
             row[f"best_{obj.column}"] = float(np.nanmax(col) if obj.maximize else np.nanmin(col))
     row["archive_size"] = len(state.archive)
     if state.hv_ref is not None and len(state.archive):
-        row["hypervolume"] = hypervolume(normalized_gain(state.archive.objectives, state.hv_ref, state.hv_scale))
+        row["hypervolume"] = normalized_hypervolume(state.archive.objectives, state.hv_ref, state.hv_scale)
     else:
         row["hypervolume"] = 0.0
     row["restarts"] = int(state.extra.get("restarts", 0))
@@ -415,7 +415,7 @@ def _population_hv(state: State) -> float:
     feasible = state.violation <= 0
     if state.hv_ref is None or not feasible.any():
         return 0.0
-    return hypervolume(normalized_gain(state.objectives[feasible], state.hv_ref, state.hv_scale))
+    return normalized_hypervolume(state.objectives[feasible], state.hv_ref, state.hv_scale)
 
 
 def _local_batch(problem: Problem, G: np.ndarray, F: np.ndarray, V: np.ndarray, n: int,

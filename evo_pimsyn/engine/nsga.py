@@ -14,41 +14,19 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def pareto_dominates(F: np.ndarray, G: np.ndarray | None = None) -> np.ndarray:
-    """``D[i, j]``: row i of F Pareto-dominates row j of G (default F). Shape ``[n, k]``."""
-    G = F if G is None else G
-    le = (F[:, None, :] <= G[None, :, :]).all(axis=2)
-    lt = (F[:, None, :] < G[None, :, :]).any(axis=2)
-    return le & lt
-
-
-def constrained_dominates(F: np.ndarray, viol: np.ndarray) -> np.ndarray:
-    """``D[i, j]``: row i constrained-dominates row j."""
-    feas = viol <= 0
-    both = feas[:, None] & feas[None, :]
-    out = np.where(both, pareto_dominates(np.where(feas[:, None], F, 0.0)), False)
-    out |= feas[:, None] & ~feas[None, :]
-    out |= (~feas[:, None] & ~feas[None, :]) & (viol[:, None] < viol[None, :])
-    return out
+from evo_pimsyn.engine.front import pareto_ranks
 
 
 def nondominated_ranks(F: np.ndarray, viol: np.ndarray) -> np.ndarray:
-    """Front index (0 = best) of every row under constrained domination."""
-    n = len(F)
-    ranks = np.full(n, -1, dtype=np.int64)
-    if n == 0:
-        return ranks
-    D = constrained_dominates(F, viol)
-    counts = D.sum(axis=0)
-    remaining = np.ones(n, dtype=bool)
-    rank = 0
-    while remaining.any():
-        front = remaining & (counts == 0)
-        ranks[front] = rank
-        remaining &= ~front
-        counts = counts - D[front].sum(axis=0)
-        rank += 1
+    """Front index (0 = best) of every row under constrained domination: the feasible rows'
+    Pareto ranks (:func:`~evo_pimsyn.engine.front.pareto_ranks`), then one front per
+    distinct violation of the infeasible rows, smallest first."""
+    feas = viol <= 0
+    ranks = np.empty(len(F), dtype=np.int64)
+    ranks[feas] = pareto_ranks(F[feas])
+    offset = int(ranks[feas].max()) + 1 if feas.any() else 0
+    _, level = np.unique(viol[~feas], return_inverse=True)
+    ranks[~feas] = offset + level.reshape(-1)
     return ranks
 
 
