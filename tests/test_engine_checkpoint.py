@@ -37,6 +37,7 @@ def _same(a: loop.State, b: loop.State) -> None:
     np.testing.assert_array_equal(a.archive.genomes, b.archive.genomes)
     np.testing.assert_array_equal(a.archive.objectives, b.archive.objectives)
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
+    assert a.counters == b.counters
     assert len(a.logbook) == len(b.logbook)
 
 
@@ -65,7 +66,8 @@ def test_checkpoint_is_plain_npz_with_json(tmp_path):
         assert npz["population"].dtype == np.int64
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "bad_json", "pickled_array", "wrong_version"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "bad_json", "pickled_array", "wrong_version",
+                                    "bad_counters"])
 def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
     states = _states()
     ckpt.save(tmp_path, states[2])
@@ -83,9 +85,12 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
             members = {n: zf.read(n) for n in zf.namelist()}
         if damage == "bad_json":
             members["meta.json"] = b"{not json"
-        elif damage == "wrong_version":
+        elif damage in ("wrong_version", "bad_counters"):
             meta = json.loads(members["meta.json"])
-            meta["version"] = 999
+            if damage == "wrong_version":
+                meta["version"] = 999
+            else:
+                meta["extra"] = {"stall": "3"}
             members["meta.json"] = json.dumps(meta).encode()
         else:  # an object array needs pickle to load: must be refused, never executed
             buf = io.BytesIO()
@@ -97,6 +102,32 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
     with pytest.warns(ckpt.CheckpointWarning, match="falling back to the previous checkpoint"):
         loaded = ckpt.load(tmp_path)
     assert loaded.state.generation == 2 and loaded.path.name == ckpt.PREVIOUS
+
+
+def _rewrite_meta(path, edit) -> None:
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["meta.json"])
+    edit(meta)
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+
+
+def test_counters_round_trip_and_partial_records_load(tmp_path):
+    """The loop's counters are meta.json's ``extra`` object; a checkpoint written before a
+    counter existed (or by a run that never set it) loads with the counter at its default,
+    and an unknown counter is refused."""
+    state = loop.replace(_states()[-1], counters=loop.Counters(stall=7, best_hv=1.25, restarts=2, verified=9,
+                                                               polish_generations=1))
+    ckpt.save(tmp_path, state)
+    assert ckpt.load(tmp_path).state.counters == state.counters
+    _rewrite_meta(tmp_path / ckpt.LATEST, lambda meta: meta.update(extra={"best_hv": 2.5, "stall": 3}))
+    assert ckpt.load(tmp_path).state.counters == loop.Counters(stall=3, best_hv=2.5)
+    _rewrite_meta(tmp_path / ckpt.LATEST, lambda meta: meta.update(extra={"stalls": 3}))
+    with pytest.raises(ckpt.CheckpointError, match="bad loop counters .*unknown counter 'stalls'"):
+        ckpt.read(tmp_path / ckpt.LATEST)
 
 
 def test_missing_latest_falls_back(tmp_path):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import checkpoint as ckpt
-from evo_pimsyn.engine import loop
+from evo_pimsyn.engine import loop, verification
 from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import parse_objectives
 from tests import engine_helpers as h
@@ -49,7 +49,7 @@ def _same(a: loop.State, b: loop.State) -> None:
     np.testing.assert_array_equal(a.verified, b.verified)
     np.testing.assert_array_equal(a.archive.genomes, b.archive.genomes)
     np.testing.assert_array_equal(a.archive.objectives, b.archive.objectives)
-    assert a.extra == b.extra
+    assert a.counters == b.counters
     # as frames: NaN (no feasible design yet) equals NaN there, not in dict comparison
     strip = [pd.DataFrame(log).drop(columns=list(WALL), errors="ignore") for log in (a.logbook, b.logbook)]
     pd.testing.assert_frame_equal(*strip)
@@ -59,8 +59,8 @@ def _same(a: loop.State, b: loop.State) -> None:
 def test_restarts_and_verification_resume_identically(problem, tmp_path):
     settings = _settings(restart_after=1)  # restarts several times within 20 generations
     straight = _run(problem, settings, 20)
-    assert straight.extra["restarts"] >= 1 and straight.extra["verified"] >= 1
-    assert straight.logbook[-1]["restarts"] == straight.extra["restarts"]
+    assert straight.counters.restarts >= 1 and straight.counters.verified >= 1
+    assert straight.logbook[-1]["restarts"] == straight.counters.restarts
     half = _run(problem, settings, 9)
     ckpt.save(tmp_path, half, config_hash="x")
     loaded = ckpt.load(tmp_path).state
@@ -91,13 +91,12 @@ def test_verify_best_only_rescores_would_be_bests():
     V = np.zeros(len(G))
     flags = np.array([True, False, False, False, False])
     F[0] = -9.0  # row 0 already verified at 9
-    extra: dict = {}
-    F2, V2, fl = loop._verify_best(G, F, V, flags, -G[:, 0].astype(float), verify, settings, extra)
+    F2, V2, fl, n_verified = verification.verify_best(G, F, V, flags, -G[:, 0].astype(float), verify, settings)
     # 30 (twice, one design) and 20 beat 9 and are re-scored once each; 5 does not
     assert sorted(int(g) for c in calls for g in c[:, 0]) == [20, 30]
     np.testing.assert_array_equal(fl, [True, True, True, True, False])
     np.testing.assert_array_equal(-F2[:, 0], [9, 15, 10, 15, 5])
-    assert extra["verified"] == 2
+    assert n_verified == 2
 
 
 def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
@@ -117,7 +116,7 @@ def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     F = fast[:, None].copy()
     F[0] = -12.0
     flags = np.array([True, False, False])
-    F2, _, fl = loop._verify_best(G, F, np.zeros(3), flags, fast, verify, settings, {})
+    F2, _, fl, _ = verification.verify_best(G, F, np.zeros(3), flags, fast, verify, settings)
     assert [int(g) for c in calls for g in c[:, 0]] == [11]
     np.testing.assert_array_equal(fl, [True, True, False])
     assert -F2[1, 0] == 12.5
@@ -129,7 +128,7 @@ def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     fast2 = np.array([-10.0, -11.0, -9.7, -9.0])
     F2 = np.vstack([F, [[-9.0]]])
     F2[2, 0] = -9.7
-    loop._verify_best(G2, F2, np.zeros(4), np.array([True, False, False, False]), fast2, verify, settings, {})
+    verification.verify_best(G2, F2, np.zeros(4), np.array([True, False, False, False]), fast2, verify, settings)
     assert sorted(int(g) for c in calls for g in c[:, 0]) == [9, 11]
 
 
@@ -154,7 +153,7 @@ def test_polish_generations_resume_identically(problem, tmp_path):
     the middle of the polish and resumed from its checkpoint ends identical."""
     settings = _settings(restart_after=0, polish_fraction=0.5)
     straight = _run(problem, settings, 12)
-    assert straight.extra["polish_generations"] == 6
+    assert straight.counters.polish_generations == 6
 
     holder: list = []
 
@@ -178,7 +177,7 @@ def test_polish_step_climbs_from_the_best_verified_design(problem):
 
     settings = _settings(restart_after=0)
     state = _run(problem, settings, 3)
-    best = loop._best_verified(state.objectives, state.violation, state.verified)
+    best = verification.best_verified(state.objectives, state.violation, state.verified)
     assert best is not None
     seen = []
     fn, args = problem.scorer("analytic")
@@ -194,17 +193,17 @@ def test_polish_step_climbs_from_the_best_verified_design(problem):
     setting = [XBAR, RRAM_RES, DAC_RES]
     assert (children[:, setting] == state.population[best, setting]).all()
     feasible_new = len(np.unique(children[batch.feasible], axis=0))
-    assert new.extra["verified"] - state.extra["verified"] >= min(settings.verify_limit, feasible_new)
-    assert new.extra["polish_generations"] == 1
+    assert new.counters.verified - state.counters.verified >= min(settings.verify_limit, feasible_new)
+    assert new.counters.polish_generations == 1
     # the new population's best is verified and no worse than before
-    nb = loop._best_verified(new.objectives, new.violation, new.verified)
+    nb = verification.best_verified(new.objectives, new.violation, new.verified)
     assert new.objectives[nb, 0] <= state.objectives[best, 0]
 
 
 def test_stop_in_last_fraction():
     stop = loop.Stop(generations=20)
-    st = loop.State(0, None, None, None, None, [], None, 0, 0.0)
-    st.generation = 17
+    st = loop.State(generation=17, population=None, objectives=None, violation=None, archive=None, logbook=[],
+                    rng=None, evaluations=0, elapsed_s=0.0)
     assert not stop.in_last(st, 0.1)  # generation 18 of 20
     st.generation = 18
     assert stop.in_last(st, 0.1)  # generation 19
@@ -216,49 +215,32 @@ def test_stop_in_last_fraction():
     assert timed.in_last(st, 0.1)
 
 
-def _hv_states(extra: dict):
-    """A factory of two-row single-objective states whose best row has efficiency ``best``,
-    all sharing the stall bookkeeping ``extra``."""
-    def state(best):
-        st = loop.State(0, np.zeros((2, 1), dtype=np.int64), np.array([[-best], [-0.1]]), np.zeros(2), None, [],
-                        None, 0, 0.0, hv_ref=np.array([0.0]), hv_scale=np.array([1.0]))
-        st.extra = extra
-        return st
-    return state
-
-
 def test_stall_counts_the_populations_progress():
     """The restart counter follows the population's own hypervolume: a fresh population
     (after a restart) starts a new baseline even when it is far below the archive's best."""
-    extra: dict = {}
-    state = _hv_states(extra)
-    loop._track_progress(state(2.0))
-    assert extra == {"best_hv": 2.0, "stall": 0}
-    loop._track_progress(state(2.0))
-    loop._track_progress(state(1.5))
-    assert extra["stall"] == 2
-    loop._track_progress(state(3.0))
-    assert extra == {"best_hv": 3.0, "stall": 0}
-    extra.pop("best_hv")  # what a restart does
-    loop._track_progress(state(0.5))
-    assert extra == {"best_hv": 0.5, "stall": 0}
-    loop._track_progress(state(0.6))
-    assert extra["stall"] == 0
+    c = loop.Counters().progressed(2.0)
+    assert (c.best_hv, c.stall) == (2.0, 0)
+    c = c.progressed(2.0).progressed(1.5)
+    assert (c.best_hv, c.stall) == (2.0, 2)
+    c = c.progressed(3.0)
+    assert (c.best_hv, c.stall) == (3.0, 0)
+    c = loop.replace(c, best_hv=None)  # what a restart does
+    c = c.progressed(0.5)
+    assert (c.best_hv, c.stall) == (0.5, 0)
+    assert c.progressed(0.6).stall == 0
 
 
 def test_stall_ignores_growth_below_the_minimum_gain():
     """With Settings.restart_min_gain, a generation whose hypervolume grew by less than that
     fraction counts as stalled and keeps the old baseline; a larger step resets the count."""
-    extra: dict = {}
-    state = _hv_states(extra)
-    loop._track_progress(state(2.0), 1e-3)
-    loop._track_progress(state(2.001), 1e-3)  # +0.05 %
-    loop._track_progress(state(2.0019), 1e-3)  # +0.095 % over the kept baseline 2.0
-    assert extra == {"best_hv": 2.0, "stall": 2}
-    loop._track_progress(state(2.0021), 1e-3)  # +0.105 %
-    assert extra == {"best_hv": 2.0021, "stall": 0}
-    loop._track_progress(state(2.0022), 0.0)  # any growth counts without a minimum
-    assert extra == {"best_hv": 2.0022, "stall": 0}
+    c = loop.Counters().progressed(2.0, 1e-3)
+    c = c.progressed(2.001, 1e-3)  # +0.05 %
+    c = c.progressed(2.0019, 1e-3)  # +0.095 % over the kept baseline 2.0
+    assert (c.best_hv, c.stall) == (2.0, 2)
+    c = c.progressed(2.0021, 1e-3)  # +0.105 %
+    assert (c.best_hv, c.stall) == (2.0021, 0)
+    c = c.progressed(2.0022, 0.0)  # any growth counts without a minimum
+    assert (c.best_hv, c.stall) == (2.0022, 0)
     with pytest.raises(ValueError, match="restart_min_gain"):
         _settings(restart_min_gain=1.0)
 
@@ -304,9 +286,9 @@ def test_every_other_restart_seeds_half_the_population_from_the_archive(problem)
     arch = {tuple(g[:N_GLOBAL]) for g in state.archive.genomes}
     for elite, done, seeded in ((0.5, 0, True), (0.5, 1, False), (0.5, 2, True), (0.0, 0, False)):
         seen.clear()
-        restart = loop.replace(state, extra=dict(state.extra, stall=10**6, restarts=done))
+        restart = loop.replace(state, counters=loop.replace(state.counters, stall=10**6, restarts=done))
         new, _ = loop.step(restart, problem, evaluate, _settings(restart_after=1, restart_elite=elite))
-        assert new.extra["restarts"] == done + 1
+        assert new.counters.restarts == done + 1
         fresh = seen[0]
         if not seeded:
             np.testing.assert_array_equal(fresh, initial)

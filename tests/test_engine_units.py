@@ -265,7 +265,7 @@ def test_evaluator_min_slice_keeps_small_batches_in_process():
         ref = ev.fn(*ev.args, G)
     assert (small["pid"] == os.getpid()).all()  # 63 // 32: one slice, no worker round trip
     assert (large["pid"] != os.getpid()).all()  # two slices of 35 on the workers
-    assert [ev._n_slices(n) for n in (10, 63, 64, 1000)] == [1, 1, 2, 2]
+    assert [ev.n_slices(n) for n in (10, 63, 64, 1000)] == [1, 1, 2, 2]
     pd.testing.assert_frame_equal(large.drop(columns="pid"), ref.drop(columns="pid"))
 
 
@@ -339,12 +339,12 @@ def test_violation_ranks_over_budget_rows_between_feasible_and_refused():
 
 
 def test_survival_prefers_distinct_genomes():
-    from evo_pimsyn.engine.loop import _penalize_duplicates
+    from evo_pimsyn.engine.loop import penalize_duplicates
 
     G = np.array([[1, 2], [1, 2], [3, 4], [1, 2], [5, 6]])
     F = np.array([[0.0], [0.0], [1.0], [0.0], [2.0]])
     V = np.zeros(5)
-    sF, sV = _penalize_duplicates(G, F, V)
+    sF, sV = penalize_duplicates(G, F, V)
     assert sV.tolist() == [0, 3, 0, 3, 0] and np.isinf(sF[[1, 3]]).all()
     assert nsga.select_nsga2(sF, sV, 3).tolist() == [0, 2, 4]
     assert F[1, 0] == 0.0  # the caller's arrays are untouched

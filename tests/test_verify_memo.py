@@ -9,6 +9,7 @@ import pandas as pd
 from evo_pimsyn.engine import loop
 from evo_pimsyn.engine.evaluation import score
 from evo_pimsyn.engine.objectives import parse_objectives
+from evo_pimsyn.engine.problem import Problem
 from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 OBJ = parse_objectives("efficiency")
@@ -58,7 +59,7 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
         seen.extend(g.tobytes() for g in G)
         return _verify([])(G)
 
-    class Toy:
+    class Toy(Problem):
         """Fast scores over a tiny genome space, so that designs recur often."""
 
         def initial(self, n, rng):
@@ -76,4 +77,4 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
 
     st = loop.evolve(Toy(), fast, settings, loop.Stop(generations=25), seed=1, verify=verify)
     assert len(seen) == len(set(seen)) > 0  # every repeat came from the memo
-    assert st.extra["verified"] > len(seen)  # and there were repeats (the count includes them)
+    assert st.counters.verified > len(seen)  # and there were repeats (the count includes them)

@@ -129,7 +129,7 @@ class Evaluator:
     def _dispatch(self, G: np.ndarray) -> list[pd.DataFrame]:
         from joblib import delayed
 
-        slices = even_slices(len(G), self._n_slices(len(G)))
+        slices = even_slices(len(G), self.n_slices(len(G)))
         if self._executor is None:  # dask
             return self._parallel([delayed(self.fn)(*self.args, G[s]) for s in slices])
         # The pool is shared with every other local evaluator of the process (a run's search
@@ -147,12 +147,13 @@ class Evaluator:
             self._executor = None
             raise
 
-    def _n_slices(self, n: int) -> int:
+    def n_slices(self, n: int) -> int:
+        """How many slices (worker tasks) a batch of ``n`` designs is cut into."""
         return max(1, min(self.backend.n_slices(self.workers) * self.slices_per_worker, n // self.min_slice))
 
     def __call__(self, G: np.ndarray) -> pd.DataFrame:
         G = np.ascontiguousarray(G, dtype=np.int64)
-        if not self._remote or (self.backend.name == "local" and self._n_slices(len(G)) <= 1):
+        if not self._remote or (self.backend.name == "local" and self.n_slices(len(G)) <= 1):
             return _checked(self.fn(*self.args, G), len(G))
         opened_here = self._parallel is None and self._executor is None
         attempt = 0

@@ -21,17 +21,60 @@ LNS_SHARE = (0.2, 0.5)
 
 
 class Problem(Protocol):
+    """What the engine searches: genomes are int64 rows of ``n_genes`` genes.
+
+    ``initial``, ``vary`` and ``scorer`` (and the two attributes) are required. The other
+    members are optional capabilities; a problem that subclasses :class:`Problem` inherits
+    the defaults below, and each default's docstring says what the engine then does.
+    """
+
     n_genes: int
     gene_names: tuple[str, ...]
+    # The fidelity that re-scores a single-objective run's would-be bests when the run
+    # searches with another one (engine/verification.py). None (default): no verification
+    # and no polish phase.
+    verify_fidelity: str | None = None
 
-    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` legal genomes drawn with ``rng``, ``[n, n_genes]``."""
+        ...
 
     def vary(self, A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Children of the parent pairs (A[k], B[k]): both children of every pair,
         ``[2 * len(A), n_genes]``, first children then second children."""
         ...
 
-    def scorer(self, fidelity: str) -> tuple[Callable[..., pd.DataFrame], tuple[Any, ...]]: ...
+    def scorer(self, fidelity: str) -> tuple[Callable[..., pd.DataFrame], tuple[Any, ...]]:
+        """``(fn, args)``: ``fn(*args, G)`` scores genomes ``G`` at ``fidelity`` into the
+        evaluator's table; ``fn`` is module-level (workers receive it by reference)."""
+        ...
+
+    def neighbors(self, E: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        """``n`` local variations of the elite genomes ``E`` (best first): every
+        generation's local-search batch and the polish phase's children. Default None:
+        no local-search batch, and polish generations are ordinary ones."""
+        return None
+
+    def perturb(self, E: np.ndarray, sources: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """Large-neighbourhood moves of the archive genomes ``E``, one per row of
+        ``sources`` (fresh genomes), for every other restart. Default None: every restart
+        is wholly fresh."""
+        return None
+
+    def min_slice(self, fidelity: str) -> int:
+        """Fewest designs worth a worker task at ``fidelity`` (``Evaluator.min_slice``).
+        Default 1: every design is."""
+        return 1
+
+    def design_table(self, G: np.ndarray) -> pd.DataFrame:
+        """The design variables of genomes ``G``, one row each (pareto.csv columns).
+        Default: no columns."""
+        return pd.DataFrame(index=pd.RangeIndex(len(G)))
+
+    def architecture(self, g: np.ndarray) -> dict | None:
+        """One genome in PIMSYN's output format (``best.json``, ``pimcomp.json``).
+        Default None: neither file is written."""
+        return None
 
 
 def score_designs(network, hardware, layout, fidelity: str, power_check: str, fixes: frozenset,
@@ -44,7 +87,7 @@ def score_designs(network, hardware, layout, fidelity: str, power_check: str, fi
 
 
 @dataclass
-class PimProblem:
+class PimProblem(Problem):
     network: Any
     hardware: Any
     power_w: float

@@ -287,14 +287,14 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
                         start_generation=state.generation if state is not None else 0, quiet=quiet,
                         efficiency_column=eff_col)
     fn, args = setup.problem.scorer(settings.fidelity)
-    # the exact model checks the designs that would become the best (loop._verify_best)
-    verify_fidelity = getattr(setup.problem, "verify_fidelity", None)
+    # the exact model checks the designs that would become the best (engine/verification.py)
+    verify_fidelity = setup.problem.verify_fidelity
     verifier = None
     if verify_fidelity is not None and verify_fidelity != settings.fidelity:
         # on the run's workers: a generation verifies a few designs at milliseconds each,
         # about as long as its whole fast-fidelity batch, which runs in-process when small
         verifier = Evaluator(*setup.problem.scorer(verify_fidelity), workers=workers,
-                             min_slice=_min_slice(setup.problem, verify_fidelity))
+                             min_slice=setup.problem.min_slice(verify_fidelity))
     holder: list = []
 
     def save(st: loop.State) -> None:
@@ -316,7 +316,7 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
 
     try:
         with _sigterm_as_interrupt(), Evaluator(fn, args, workers=workers,
-                                                min_slice=_min_slice(setup.problem, settings.fidelity)) as evaluate, \
+                                                min_slice=setup.problem.min_slice(settings.fidelity)) as evaluate, \
                 verifier if verifier is not None else contextlib.nullcontext():
             if state is not None:
                 outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(state.logbook))
@@ -390,12 +390,6 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-def _min_slice(problem, fidelity: str) -> int:
-    """Fewest designs worth a worker task for this problem and fidelity (default 1)."""
-    fn = getattr(problem, "min_slice", None)
-    return int(fn(fidelity)) if fn is not None else 1
 
 
 def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers: int) -> pd.DataFrame:

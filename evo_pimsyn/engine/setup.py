@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import outputs
+from evo_pimsyn.engine.problem import Problem
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.errors import InputError
 from fitness.fixes import NONE, fixes_label, parse_fixes
@@ -24,7 +25,7 @@ from fitness.fixes import NONE, fixes_label, parse_fixes
 
 @dataclass
 class Setup:
-    problem: Any
+    problem: Problem
     identity: dict  # model, model_name, model_hash, hardware_config, hardware_hash
     network: Any = None
     hardware: Any = None
@@ -32,14 +33,10 @@ class Setup:
     model: dict = field(default_factory=dict)  # how designs are scored: power check and fixes (pareto.csv columns)
 
     def design_table(self, G: np.ndarray) -> pd.DataFrame:
-        if hasattr(self.problem, "design_table"):
-            return self.problem.design_table(G)
-        return pd.DataFrame(index=pd.RangeIndex(len(G)))
+        return self.problem.design_table(G)
 
     def architecture(self, g: np.ndarray) -> dict | None:
-        if hasattr(self.problem, "architecture"):
-            return self.problem.architecture(g)
-        return None
+        return self.problem.architecture(g)
 
 
 def model_spec(spec: str) -> str:
