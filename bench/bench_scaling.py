@@ -107,8 +107,8 @@ def ga_time(setup, fidelity: str, population: int, generations: int, workers: in
     from evo_pimsyn.engine import loop
     from evo_pimsyn.engine.objectives import parse_objectives
 
-    settings = loop.Settings(parse_objectives("efficiency,throughput,area"), setup.problem.power_w, population,
-                             "nsga2", fidelity, "pimsyn")
+    settings = loop.Settings(objectives=parse_objectives("efficiency,throughput,area"), power_w=setup.problem.power_w,
+                             population=population, algorithm="nsga2", fidelity=fidelity)
     fn, args = setup.problem.scorer(fidelity)
     with Evaluator(fn, args, workers=workers) as evaluate:
         evaluate(setup.problem.initial(workers, np.random.default_rng(seed + 1)))  # start + warm the pool

@@ -21,7 +21,7 @@ from fitness.errors import InputError
 
 def _states(generations=4):
     problem = ToyProblem()
-    settings = loop.Settings(parse_objectives(None), 49.0, population=8)
+    settings = loop.Settings(objectives=parse_objectives(None), power_w=49.0, population=8)
     states = []
     fn, args = problem.scorer("cycle")
     with Evaluator(fn, args) as ev:

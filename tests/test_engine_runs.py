@@ -133,7 +133,7 @@ def test_time_budget_counts_the_generation_callback():
     from evo_pimsyn.engine.toy import ToyProblem
 
     problem = ToyProblem()
-    settings = loop.Settings(parse_objectives(None), 49.0, population=8)
+    settings = loop.Settings(objectives=parse_objectives(None), power_w=49.0, population=8)
     fn, args = problem.scorer("cycle")
     calls = []
 

@@ -31,7 +31,7 @@ def problem():
 
 
 def _settings(**kw):
-    return loop.Settings(parse_objectives("efficiency"), 49.0, population=8, fidelity="analytic",
+    return loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=8, fidelity="analytic",
                          restart_after=kw.pop("restart_after", 2), polish_fraction=kw.pop("polish_fraction", 0.0),
                          **kw)
 

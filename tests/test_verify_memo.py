@@ -68,7 +68,8 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
         def vary(self, a, b, rng):
             return np.clip(a + rng.integers(-1, 2, size=a.shape), 1, 12)
 
-    settings = loop.Settings(OBJ, 49.0, population=6, fidelity="analytic", restart_after=2, polish_fraction=0.0)
+    settings = loop.Settings(objectives=OBJ, power_w=49.0, population=6, fidelity="analytic", restart_after=2,
+                             polish_fraction=0.0)
 
     def fast(G):  # over-rates every design, so every would-be best is checked
         out = _verify([])(G)

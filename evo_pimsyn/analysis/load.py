@@ -30,7 +30,7 @@ _BOOL_COLUMNS = ("feasible", "crashed")
 _STRING_COLUMNS = ("fidelity", "search_fidelity", "reason", "macro_setting")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunData:
     path: Path
     run: dict
@@ -101,8 +101,8 @@ def load_run(path: str | Path) -> RunData:
     archive = _read_archive(path / "archive")
     pareto, source = _front(path, run, objectives, archive)
     finished = source == "pareto.csv"
-    return RunData(path, run, objectives, generations, _typed(pareto), archive,
-                   "finished" if finished else "in progress", source)
+    return RunData(path=path, run=run, objectives=objectives, generations=generations, pareto=_typed(pareto),
+                   archive=archive, status="finished" if finished else "in progress", front_source=source)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -204,9 +204,9 @@ def _problem(run: dict, path: Path):
     from fitness.network import Network
 
     power_check, fixes = run_model_settings(run)
-    return PimProblem(Network.from_dict(run["network"], source=f"{path}/run.json"),
-                      hardware_from_dict(run["hardware"], source=f"{path}/run.json"), float(run["power_w"]),
-                      macro_setting=run.get("macro_setting", "specified"),
+    return PimProblem(network=Network.from_dict(run["network"], source=f"{path}/run.json"),
+                      hardware=hardware_from_dict(run["hardware"], source=f"{path}/run.json"),
+                      power_w=float(run["power_w"]), macro_setting=run.get("macro_setting", "specified"),
                       macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes)
 
 

@@ -42,7 +42,7 @@ ALGORITHMS = ("nsga2", "nsga3")
 WALL_COLUMNS = ("generation_wall_s", "wall_time_s")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     objectives: tuple[Objective, ...]
     power_w: float
@@ -168,7 +168,7 @@ class Counters:
         return cls(best_hv=None if best_hv is None else float(best_hv), **counts)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class State:
     generation: int
     population: np.ndarray  # [N, n_genes] int64

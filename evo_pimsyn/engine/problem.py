@@ -86,7 +86,7 @@ def score_designs(network, hardware, layout, fidelity: str, power_check: str, fi
     return evaluate(network, hardware, decode(layout, G), fidelity=fidelity, power_check=power_check, fixes=fixes)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PimProblem(Problem):
     network: Any
     hardware: Any

@@ -48,7 +48,7 @@ SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorith
 
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunOptions:
     model: str
     power_w: float
@@ -274,8 +274,9 @@ def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> N
 def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *, workers: int, quiet: bool) -> int:
     objectives = parse_objectives(run["objectives"])
     # runs recorded before the polish phase existed resume without it
-    settings = loop.Settings(objectives, float(run["power_w"]), int(run["population"]), run["algorithm"],
-                             run["fidelity"], polish_fraction=float(run.get("polish_fraction", 0.0)))
+    settings = loop.Settings(objectives=objectives, power_w=float(run["power_w"]), population=int(run["population"]),
+                             algorithm=run["algorithm"], fidelity=run["fidelity"],
+                             polish_fraction=float(run.get("polish_fraction", 0.0)))
     stop = loop.Stop(run["stop"].get("generations"), run["stop"].get("time_budget_s"))
     cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
     rescore_k = int(run.get("rescore_every", 0))

@@ -23,7 +23,7 @@ from fitness.errors import InputError
 from fitness.fixes import NONE, fixes_label, parse_fixes
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Setup:
     problem: Problem
     identity: dict  # model, model_name, model_hash, hardware_config, hardware_hash
@@ -67,8 +67,8 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
 
     network = load_network(model)
     hardware = load_hardware(config)
-    problem = PimProblem(network, hardware, float(power_w), macro_setting=macro_setting, macro_reuse=macro_reuse,
-                         power_check=power_check, fixes=fixes)
+    problem = PimProblem(network=network, hardware=hardware, power_w=float(power_w), macro_setting=macro_setting,
+                         macro_reuse=macro_reuse, power_check=power_check, fixes=fixes)
     hw = hardware.to_dict()
     identity = {
         "model": model_spec(model),
@@ -77,8 +77,8 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
         "hardware_config": str(Path(config).expanduser().resolve()) if config else str(default_config_path()),
         "hardware_hash": outputs.canonical_hash(hw),
     }
-    return Setup(problem, identity, network, hardware, {"network": network.to_dict(), "hardware": hw},
-                 model_columns(power_check, fixes))
+    return Setup(problem=problem, identity=identity, network=network, hardware=hardware,
+                 records={"network": network.to_dict(), "hardware": hw}, model=model_columns(power_check, fixes))
 
 
 def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
@@ -91,7 +91,7 @@ def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: s
     problem = ToyProblem(power_w=float(power_w), delay_s=delay)
     identity = {"model": model, "model_name": "toy", "model_hash": outputs.canonical_hash(asdict(problem)),
                 "hardware_config": None, "hardware_hash": "none"}
-    return Setup(problem, identity, model=model_columns(power_check, fixes))
+    return Setup(problem=problem, identity=identity, model=model_columns(power_check, fixes))
 
 
 # what runs recorded before these settings existed were made with
