@@ -82,7 +82,7 @@ def climb(run_dir: Path, args) -> dict:
     import pandas as pd
 
     from evo_pimsyn.engine.evaluation import Evaluator
-    from evo_pimsyn.engine.session import read_run
+    from evo_pimsyn.engine.outputs import read_run
     from evo_pimsyn.engine.setup import prepare, run_model_settings
 
     run = read_run(run_dir)

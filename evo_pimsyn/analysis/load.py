@@ -11,7 +11,6 @@ are the search fidelity's, its designs are decoded from the genomes).
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine.objectives import OBJECTIVES, Objective, parse_objectives, to_raw
+from evo_pimsyn.engine.outputs import read_run
 from fitness.errors import InputError
 
-RUN_FORMAT = "evo-pimsyn-run"
 _ARCHIVE_FILE = re.compile(r"gen-(\d+)\.csv$")
 _BOOL_COLUMNS = ("feasible", "crashed")
 _STRING_COLUMNS = ("fidelity", "search_fidelity", "reason", "macro_setting")
@@ -75,27 +74,10 @@ class RunData:
         return hardware_from_dict(self.run["hardware"], source=f"{self.path}/run.json")
 
 
-def read_run_json(path: Path) -> dict:
-    """run.json of folder ``path``; InputError (one line) if it is not a run folder."""
-    if not path.exists():
-        raise InputError(f"{path}: no such folder")
-    if not path.is_dir():
-        raise InputError(f"{path}: not a run folder (not a directory)")
-    try:
-        run = json.loads((path / "run.json").read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: not a run folder (no run.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}/run.json: not valid JSON ({exc})") from None
-    if not isinstance(run, dict) or run.get("format") != RUN_FORMAT:
-        raise InputError(f"{path}/run.json: not an evo-pimsyn run record")
-    return run
-
-
 def load_run(path: str | Path) -> RunData:
     """Read run folder ``path`` (see the module docstring)."""
     path = Path(path)
-    run = read_run_json(path)
+    run = read_run(path)
     objectives = parse_objectives(run.get("objectives"))
     generations = _typed(_read_csv(path / "generations.csv"))
     archive = _read_archive(path / "archive")

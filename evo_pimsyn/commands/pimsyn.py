@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from evo_pimsyn.engine.session import RunOptions, start
     from evo_pimsyn.models import load_model
     from fitness.errors import InputError
+    from fitness.jsonio import read_json
 
     if args.onnx_path:
         model = args.onnx_path
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if not best.exists():
             print("evo-pimsyn: no feasible design found within the budget; nothing written", file=sys.stderr)
             return 1
-        arch = json.loads(best.read_text())
+        arch = read_json(best, "a design in PIMSYN's output format")
         if args.output:
             _ensure_parent(Path(args.output))
             outputs.write_best(args.output, arch)

@@ -32,9 +32,12 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine.objectives import Objective, to_raw
+from fitness.errors import InputError
+from fitness.jsonio import read_json
 
 RUN_FORMAT = "evo-pimsyn-run"
 RUN_VERSION = 1
+RUN_FILE = "run.json"
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -67,6 +70,24 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def read_run(run_dir: str | Path) -> dict:
+    """The run record (``run.json``) of folder ``run_dir``; InputError (one line) when the
+    folder is not a run folder or the record is not one this version reads."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        why = "not a directory" if run_dir.exists() else "no such folder"
+        raise InputError(f"{run_dir}: not a run folder ({why})")
+    path = run_dir / RUN_FILE
+    if not path.exists():
+        raise InputError(f"{run_dir}: not a run folder (no {RUN_FILE})")
+    run = read_json(path, "an evo-pimsyn run record")
+    if not isinstance(run, dict) or run.get("format") != RUN_FORMAT:
+        raise InputError(f"{path}: not an evo-pimsyn run record")
+    if run.get("version") != RUN_VERSION:
+        raise InputError(f"{path}: run record version {run.get('version')!r}, this version reads {RUN_VERSION}")
+    return run
 
 
 def canonical_hash(data: Any) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import re
 import signal
@@ -198,27 +197,12 @@ def _make_run_folder(run_dir: Path, run: dict) -> None:
         raise InputError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}") from None
 
 
-def read_run(run_dir: Path) -> dict:
-    path = run_dir / "run.json"
-    try:
-        run = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{run_dir}: not a run folder (no run.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(run, dict) or run.get("format") != outputs.RUN_FORMAT:
-        raise InputError(f"{path}: not an evo-pimsyn run record")
-    if run.get("version") != outputs.RUN_VERSION:
-        raise InputError(f"{path}: run record version {run.get('version')!r}, this version reads {outputs.RUN_VERSION}")
-    return run
-
-
 def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s: float | None = None,
            workers: int | None = None, quiet: bool = False, model: str | None = None,
            config: str | None = None, backend: str = "local", scheduler: str | None = None,
            power_check: str | None = None, fixes: Any = None) -> int:
     run_dir = Path(run_dir)
-    run = read_run(run_dir)
+    run = outputs.read_run(run_dir)
     model_settings = run_model_settings(run)
     # a power check / set of fixes given on the command line must be the run's: the archive
     # and checkpoints were scored under the run's model
