@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import warnings
 import zipfile
@@ -25,6 +24,7 @@ import numpy as np
 
 from evo_pimsyn.engine.archive import Archive
 from evo_pimsyn.engine.loop import Counters, State
+from evo_pimsyn.engine.outputs import jsonable
 from fitness.errors import InputError
 
 SCHEMA = "evo-pimsyn-checkpoint"
@@ -55,19 +55,6 @@ class Loaded:
     path: Path
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf floats become None, numpy scalars become Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
@@ -95,10 +82,10 @@ def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict
         "generation": int(state.generation),
         "evaluations": int(state.evaluations),
         "elapsed_s": float(state.elapsed_s),
-        "rng": _clean(state.rng.bit_generator.state),
-        "logbook": _clean(list(state.logbook)),
-        "extra": _clean(state.counters.to_record()),  # the loop's counters (a name older than them)
-        **_clean(meta),
+        "rng": jsonable(state.rng.bit_generator.state),
+        "logbook": jsonable(list(state.logbook)),
+        "extra": jsonable(state.counters.to_record()),  # the loop's counters (a name older than them)
+        **jsonable(meta),
     }
     return arrays, record
 

@@ -51,20 +51,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """JSON-safe copy of ``value``: mappings with string keys, lists for tuples and arrays,
+    Python scalars for numpy ones, None for NaN and infinities (JSON has neither)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -91,7 +93,7 @@ def read_run(run_dir: str | Path) -> dict:
 
 
 def canonical_hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(_jsonable(data), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(jsonable(data), sort_keys=True).encode()).hexdigest()
 
 
 def versions() -> dict[str, str]:
@@ -207,4 +209,4 @@ def write_pimcomp(path: str | Path, arch: Mapping[str, Any]) -> None:
 
 
 def write_best(path: str | Path, arch: Mapping[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(_jsonable(arch), indent=4) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(arch), indent=4) + "\n")
