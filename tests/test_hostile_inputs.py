@@ -169,9 +169,9 @@ def test_resume_model_changed_on_disk(tmp_path):
     model = tmp_path / "net.onnx"
     import onnx
 
-    from tests.data.bad.make_corpus import _good
+    from tests.data.bad.make_corpus import good_model
 
-    onnx.save(_good(), model)
+    onnx.save(good_model(), model)
     out = tmp_path / "run"
     res = h.run(h.cli_cmd("run", "--model", str(model), *QUICK, "--out", str(out)))
     assert res.returncode == 0, res.stderr

@@ -4,6 +4,7 @@ one clear line with a resume hint, exit 75; the resumed run ends with the same r
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
@@ -148,18 +149,34 @@ def test_a_task_error_is_not_a_lost_scheduler():
     assert not scheduler_lost(ValueError("bad genome"), Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
 
 
-def test_scheduler_lost_between_batches_is_backend_lost():
+class _DeadSchedulerParallel:
+    """joblib.Parallel on a dask client whose scheduler has gone: the first batch fails
+    the way the client does when joblib asks the dead scheduler for its cores."""
+
+    def __init__(self, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __call__(self, tasks):
+        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s")
+
+
+def test_scheduler_lost_between_batches_is_backend_lost(monkeypatch):
     """The scheduler answers the slice count, then dies before joblib asks it for its cores
     (the race CI hit): the batch ends in BackendLost, which the session turns into a
     checkpoint, the resume hint and exit 75, not a traceback."""
+    from evo_pimsyn.engine import evaluation
     from evo_pimsyn.engine.backends import Backend, BackendLost
-    from evo_pimsyn.engine.evaluation import Evaluator
 
-    def dead_scheduler(tasks):
-        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s")
-
-    evaluate = Evaluator(_die, (), workers=2, backend=Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
-    evaluate._parallel = dead_scheduler  # an open pool whose scheduler is gone
+    monkeypatch.setattr(evaluation, "parallel_config", lambda **kwargs: contextlib.nullcontext())
+    monkeypatch.setattr(evaluation, "Parallel", _DeadSchedulerParallel)
+    evaluate = evaluation.Evaluator(_die, (), workers=2,
+                                    backend=Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
     with pytest.raises(BackendLost, match="lost the dask scheduler at tcp://127.0.0.1:1 .*OSError: Timed out"):
         evaluate(np.zeros((4, 2), dtype=np.int64))
 

@@ -20,9 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine import checkpoint
 from evo_pimsyn.engine.objectives import OBJECTIVES, Objective, parse_objectives, to_raw
 from evo_pimsyn.engine.outputs import read_run
+from evo_pimsyn.engine.problem import PimProblem
+from evo_pimsyn.engine.setup import run_model_settings
 from fitness.errors import InputError
+from fitness.hardware import hardware_from_dict
+from fitness.network import Network
 
 _ARCHIVE_FILE = re.compile(r"gen-(\d+)\.csv$")
 _BOOL_COLUMNS = ("feasible", "crashed")
@@ -51,8 +56,6 @@ class RunData:
 
     @cached_property
     def network(self):
-        from fitness.network import Network
-
         if "network" not in self.run:
             raise InputError(f"{self.path}: run.json holds no network (not a PIM run)")
         return Network.from_dict(self.run["network"], source=f"{self.path}/run.json")
@@ -60,15 +63,11 @@ class RunData:
     @property
     def model(self) -> dict:
         """How the run scores designs: ``power_check`` and ``fixes`` keywords of the evaluator."""
-        from evo_pimsyn.engine.setup import run_model_settings
-
         power_check, fixes = run_model_settings(self.run)
         return {"power_check": power_check, "fixes": fixes}
 
     @cached_property
     def hardware(self):
-        from fitness.hardware import hardware_from_dict
-
         if "hardware" not in self.run:
             raise InputError(f"{self.path}: run.json holds no hardware config (not a PIM run)")
         return hardware_from_dict(self.run["hardware"], source=f"{self.path}/run.json")
@@ -154,8 +153,6 @@ def _front(path: Path, run: dict, objectives, archive: pd.DataFrame) -> tuple[pd
 
 def _checkpoint_front(path: Path, run: dict, objectives) -> tuple[pd.DataFrame, int] | None:
     """The checkpoint's archive as pareto.csv-like rows (objectives, design variables, genes)."""
-    from evo_pimsyn.engine import checkpoint
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a fallback to the previous checkpoint is fine here
@@ -180,11 +177,6 @@ def _checkpoint_front(path: Path, run: dict, objectives) -> tuple[pd.DataFrame, 
 
 
 def _problem(run: dict, path: Path):
-    from evo_pimsyn.engine.problem import PimProblem
-    from evo_pimsyn.engine.setup import run_model_settings
-    from fitness.hardware import hardware_from_dict
-    from fitness.network import Network
-
     power_check, fixes = run_model_settings(run)
     return PimProblem(network=Network.from_dict(run["network"], source=f"{path}/run.json"),
                       hardware=hardware_from_dict(run["hardware"], source=f"{path}/run.json"),

@@ -27,7 +27,7 @@ from evo_pimsyn.models import MODEL_HELP, load_model
 from fitness.budget import DEFAULT_POWER_CHECK, check_mode
 from fitness.design import DesignBatch, validate_records
 from fitness.errors import InputError
-from fitness.evaluate import FIDELITIES, evaluate_full
+from fitness.evaluate import FIDELITIES, evaluate_full, schedule
 from fitness.fixes import fixes_label, parse_fixes
 from fitness.hardware import load_hardware
 from fitness.jsonio import parse_json, read_text
@@ -151,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_schedule(args, network, hardware, records, good, model) -> None:
-    from fitness.evaluate import schedule
-
     if args.schedule_row not in good:
         raise InputError(f"--schedule-row {args.schedule_row}: no readable design on that row")
     sched = schedule(network, hardware, records[args.schedule_row], **model)

@@ -12,7 +12,10 @@ reference points and normalization helpers only, which are pure numpy.
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
+from deap.tools.emo import associate_to_niche, find_extreme_points, find_intercepts, uniform_reference_points
 
 from evo_pimsyn.engine.front import pareto_ranks
 
@@ -94,10 +97,6 @@ def select_nsga2(F: np.ndarray, viol: np.ndarray, k: int) -> np.ndarray:
 def reference_points(n_objectives: int, population: int) -> np.ndarray:
     """Das-Dennis points on the unit simplex; the largest division count with at most
     ``population`` points (at least 1 division)."""
-    from math import comb
-
-    from deap.tools.emo import uniform_reference_points
-
     p = 1
     while comb(n_objectives + p, n_objectives - 1) <= population:
         p += 1
@@ -111,8 +110,6 @@ def select_nsga3(F: np.ndarray, viol: np.ndarray, k: int, ref_points: np.ndarray
     Normalization and niche association follow DEAP's pure helpers; the niching draws
     come from ``rng`` (DEAP's own ``niching`` uses the global numpy RNG).
     """
-    from deap.tools.emo import associate_to_niche, find_extreme_points, find_intercepts
-
     if k >= len(F):
         return np.arange(len(F))
     chosen, last = _fill_order(F, viol, k)

@@ -28,9 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import deap
+import joblib
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn import __version__
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from fitness.errors import InputError
 from fitness.jsonio import read_json
@@ -97,11 +100,6 @@ def canonical_hash(data: Any) -> str:
 
 
 def versions() -> dict[str, str]:
-    import deap
-    import joblib
-
-    from evo_pimsyn import __version__
-
     return {
         "evo_pimsyn": __version__,
         "python": platform.python_version(),

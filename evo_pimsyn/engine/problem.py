@@ -2,6 +2,10 @@
 
 :class:`Problem` is the narrow interface the loop needs. :class:`PimProblem` adapts the
 ``genomes`` package (layout, init, operators, repair, codec) and ``fitness.evaluate``.
+
+Both load numba (0.3-0.5 s) and are imported inside PimProblem's methods: the engine
+core (loop, checkpoints, the toy problem) and ``analysis.load_run`` import this module
+for :class:`Problem` and never need them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine.outputs import flatten_records
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.fixes import NONE
 
@@ -80,7 +85,7 @@ class Problem(Protocol):
 def score_designs(network, hardware, layout, fidelity: str, power_check: str, fixes: frozenset,
                   G: np.ndarray) -> pd.DataFrame:
     """Worker task: decode a genome slice and score it with the vectorized model."""
-    from fitness.evaluate import evaluate
+    from fitness.evaluate import evaluate  # numba: see the module docstring
     from genomes.codec import decode
 
     return evaluate(network, hardware, decode(layout, G), fidelity=fidelity, power_check=power_check, fixes=fixes)
@@ -100,7 +105,7 @@ class PimProblem(Problem):
     verify_fidelity: str = field(default="cycle", init=False)
 
     def __post_init__(self) -> None:
-        from genomes.layout import GenomeLayout
+        from genomes.layout import GenomeLayout  # numba: see the module docstring
 
         self.layout = GenomeLayout.build(
             self.network, self.hardware, self.power_w,
@@ -116,13 +121,13 @@ class PimProblem(Problem):
         return tuple(str(n) for n in self.layout.gene_names)
 
     def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        from genomes.init import initial_population
+        from genomes.init import initial_population  # numba: see the module docstring
         from genomes.repair import repair
 
         return repair(self.layout, np.asarray(initial_population(self.layout, n, rng), dtype=np.int64), rng)
 
     def vary(self, A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from genomes.operators import crossover, mutate
+        from genomes.operators import crossover, mutate  # numba: see the module docstring
         from genomes.repair import repair
 
         children = crossover(self.layout, A, B, rng)
@@ -137,7 +142,7 @@ class PimProblem(Problem):
         in pairs and mutated with the global reset limited to the ratio, so that the
         crossbar size, cell and DAC resolution stay: a batched hill-climb of ratio, dup,
         macro counts and sharing around the best designs."""
-        from genomes.layout import DAC_RES, RRAM_RES, XBAR
+        from genomes.layout import DAC_RES, RRAM_RES, XBAR  # numba: see the module docstring
         from genomes.operators import crossover, mutate
         from genomes.repair import repair
 
@@ -163,7 +168,7 @@ class PimProblem(Problem):
         Single-move neighbours cannot leave a converged per-layer allocation, and a fresh
         start rarely finds a basin as good as the best one's global setting; redrawing a
         block of layers at that setting lands in nearby basins instead."""
-        from genomes.repair import repair
+        from genomes.repair import repair  # numba: see the module docstring
 
         E = np.asarray(E, dtype=np.int64)
         sources = np.asarray(sources, dtype=np.int64)
@@ -187,19 +192,17 @@ class PimProblem(Problem):
         return 256 if fidelity == "analytic" else 1
 
     def decode(self, G: np.ndarray):
-        from genomes.codec import decode
+        from genomes.codec import decode  # numba: see the module docstring
 
         return decode(self.layout, np.asarray(G, dtype=np.int64))
 
     def design_table(self, G: np.ndarray) -> pd.DataFrame:
         """Every design variable, one column per scalar (``dup_<j>``, ``macro_num_<i>``, ...)."""
-        from evo_pimsyn.engine.outputs import flatten_records
-
         return flatten_records(self.decode(G).to_records())
 
     def architecture(self, g: np.ndarray) -> dict:
         """PIMSYN's output-file format for one genome (``fitness.evaluate.architecture``)."""
-        from fitness.evaluate import architecture
+        from fitness.evaluate import architecture  # numba: see the module docstring
 
         return architecture(self.network, self.hardware, self.decode(np.asarray(g, dtype=np.int64)[None, :]),
                             power_check=self.power_check, fixes=self.fixes)

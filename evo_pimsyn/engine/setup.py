@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import outputs
-from evo_pimsyn.engine.problem import Problem
+from evo_pimsyn.engine.problem import PimProblem, Problem
+from evo_pimsyn.engine.toy import ToyProblem
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.errors import InputError
 from fitness.fixes import NONE, fixes_label, parse_fixes
+from fitness.hardware import default_config_path, load_hardware
 
 
 @dataclass(kw_only=True)
@@ -50,7 +52,7 @@ def model_name(spec: str) -> str:
 
 def load_network(spec: str):
     """``zoo:NAME``, an ``.onnx`` file or a network ``.json`` (``evo_pimsyn.models``)."""
-    from evo_pimsyn.models import load_model
+    from evo_pimsyn.models import load_model  # onnx (1.1 s): toy runs and resume checks of them load no model
 
     return load_model(spec)
 
@@ -62,9 +64,6 @@ def network_hash(network) -> str:
 
 def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
                 power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
-    from evo_pimsyn.engine.problem import PimProblem
-    from fitness.hardware import default_config_path, load_hardware
-
     network = load_network(model)
     hardware = load_hardware(config)
     problem = PimProblem(network=network, hardware=hardware, power_w=float(power_w), macro_setting=macro_setting,
@@ -84,8 +83,6 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
 def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
                 power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
     # the toy problem has a budget of its own and no hardware model: both are ignored
-    from evo_pimsyn.engine.toy import ToyProblem
-
     # model "toy" or "toy:DELAY_S" (seconds slept per evaluated batch)
     delay = float(model.split(":", 1)[1]) if ":" in model else 0.0
     problem = ToyProblem(power_w=float(power_w), delay_s=delay)

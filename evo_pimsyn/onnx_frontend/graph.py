@@ -122,7 +122,7 @@ def _check_strings(model: onnx.ModelProto, source: str) -> None:
 
 def _inline_functions(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     # The dynamo exporter of torch 2.1-2.4 wraps each module in a model-local function.
-    try:
+    try:  # onnx.inliner exists from onnx 1.16 on
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise InputError(f"{source}: the model uses local functions; inlining them needs onnx >= 1.16") from None
