@@ -41,6 +41,7 @@ def _same(a: loop.State, b: loop.State) -> None:
     assert len(a.logbook) == len(b.logbook)
 
 
+@pytest.mark.unit
 def test_round_trip_and_previous_kept(tmp_path):
     states = _states()
     ckpt.save(tmp_path, states[2], config_hash="abc")
@@ -55,6 +56,7 @@ def test_round_trip_and_previous_kept(tmp_path):
     assert loaded.state.rng.integers(1 << 30) == states[3].rng.integers(1 << 30)
 
 
+@pytest.mark.unit
 def test_checkpoint_is_plain_npz_with_json(tmp_path):
     ckpt.save(tmp_path, _states()[-1])
     with zipfile.ZipFile(tmp_path / ckpt.LATEST) as zf:
@@ -66,6 +68,7 @@ def test_checkpoint_is_plain_npz_with_json(tmp_path):
         assert npz["population"].dtype == np.int64
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "bad_json", "pickled_array", "wrong_version",
                                     "bad_counters"])
 def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
@@ -115,6 +118,7 @@ def _rewrite_meta(path, edit) -> None:
             zf.writestr(name, blob)
 
 
+@pytest.mark.unit
 def test_counters_round_trip_and_partial_records_load(tmp_path):
     """The loop's counters are meta.json's ``extra`` object; a checkpoint written before a
     counter existed (or by a run that never set it) loads with the counter at its default,
@@ -130,6 +134,7 @@ def test_counters_round_trip_and_partial_records_load(tmp_path):
         ckpt.read(tmp_path / ckpt.LATEST)
 
 
+@pytest.mark.unit
 def test_missing_latest_falls_back(tmp_path):
     states = _states()
     ckpt.save(tmp_path, states[1])
@@ -139,6 +144,7 @@ def test_missing_latest_falls_back(tmp_path):
         assert ckpt.load(tmp_path).state.generation == 1
 
 
+@pytest.mark.unit
 def test_both_corrupt_is_an_input_error(tmp_path):
     (tmp_path / ckpt.LATEST).write_bytes(b"junk")
     (tmp_path / ckpt.PREVIOUS).write_bytes(b"junk")
@@ -146,6 +152,7 @@ def test_both_corrupt_is_an_input_error(tmp_path):
         ckpt.load(tmp_path)
 
 
+@pytest.mark.unit
 def test_no_temp_file_left(tmp_path):
     ckpt.save(tmp_path, _states()[-1])
     assert not list(tmp_path.glob(".*tmp"))
@@ -160,12 +167,14 @@ def _toy_run(tmp_path, **kw):
     return out
 
 
+@pytest.mark.e2e
 def test_resume_refuses_other_model(tmp_path):
     out = _toy_run(tmp_path)
     with pytest.raises(InputError, match=r"cannot resume .*the model given \(toy:0.5\) differs"):
         resume(out, model="toy:0.5", quiet=True)
 
 
+@pytest.mark.e2e
 def test_resume_refuses_checkpoint_of_other_config(tmp_path):
     out = _toy_run(tmp_path)
     run = json.loads((out / "run.json").read_text())
@@ -175,12 +184,14 @@ def test_resume_refuses_checkpoint_of_other_config(tmp_path):
         resume(out, quiet=True)
 
 
+@pytest.mark.e2e
 def test_run_refuses_existing_run_folder(tmp_path):
     out = _toy_run(tmp_path)
     with pytest.raises(InputError, match="already holds a run; continue it with `evo-pimsyn resume"):
         start(RunOptions(model="toy", power_w=49.0, problem="toy", out=str(out), quiet=True))
 
 
+@pytest.mark.e2e
 def test_resume_not_a_run_folder(tmp_path):
     with pytest.raises(InputError, match="not a run folder"):
         resume(tmp_path, quiet=True)

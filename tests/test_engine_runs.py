@@ -13,6 +13,8 @@ import pytest
 
 from tests import engine_helpers as h
 
+pytestmark = pytest.mark.e2e
+
 GENS = 12
 DELAY_MODEL = "toy:0.03"  # 30 ms per evaluated batch
 
@@ -35,6 +37,7 @@ def test_same_seed_twice_identical(reference, tmp_path):
     assert (other / "pareto.csv").read_bytes() != (reference / "pareto.csv").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_identical(reference, tmp_path, workers):
     out = tmp_path / f"w{workers}"
@@ -43,6 +46,7 @@ def test_workers_identical(reference, tmp_path, workers):
     h.assert_same_results(reference, out)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(reference, tmp_path):
     rnd = random.Random(2024)
     interrupted = 0

@@ -56,6 +56,7 @@ def _same(a: loop.State, b: loop.State) -> None:
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
+@pytest.mark.e2e
 def test_restarts_and_verification_resume_identically(problem, tmp_path):
     settings = _settings(restart_after=1)  # restarts several times within 20 generations
     straight = _run(problem, settings, 20)
@@ -70,6 +71,7 @@ def test_restarts_and_verification_resume_identically(problem, tmp_path):
     _same(straight, _run(problem, settings, 20, workers=2))
 
 
+@pytest.mark.e2e
 def test_archive_best_is_exact(problem):
     st = _run(problem, _settings(restart_after=0), 6)
     fn, args = problem.scorer("cycle")
@@ -77,6 +79,7 @@ def test_archive_best_is_exact(problem):
     np.testing.assert_allclose(-st.archive.objectives[:, 0], frame["efficiency_gops_w"].to_numpy(float))
 
 
+@pytest.mark.unit
 def test_verify_best_only_rescores_would_be_bests():
     calls = []
 
@@ -99,6 +102,7 @@ def test_verify_best_only_rescores_would_be_bests():
     assert n_verified == 2
 
 
+@pytest.mark.unit
 def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     """The best verified row is worth 12 exactly but only 10 by the fast model: a row
     whose fast value is 11 beats it in the fast model's own terms and is checked; a row
@@ -132,6 +136,7 @@ def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     assert sorted(int(g) for c in calls for g in c[:, 0]) == [9, 11]
 
 
+@pytest.mark.unit
 def test_local_moves_keep_the_global_setting(problem):
     from genomes.operators import mutate
 
@@ -148,6 +153,7 @@ def test_local_moves_keep_the_global_setting(problem):
         mutate(problem.layout, E, rng, global_genes=("nope",))
 
 
+@pytest.mark.e2e
 def test_polish_generations_resume_identically(problem, tmp_path):
     """The last half of a 12-generation run polishes (generations 7-12); a run killed in
     the middle of the polish and resumed from its checkpoint ends identical."""
@@ -169,6 +175,7 @@ def test_polish_generations_resume_identically(problem, tmp_path):
     _same(straight, _run(problem, settings, 12, state=ckpt.load(tmp_path).state))
 
 
+@pytest.mark.e2e
 def test_polish_step_climbs_from_the_best_verified_design(problem):
     """A polish generation's children are neighbours of the best verified design (same
     crossbar size, cell and DAC resolution) and the best of them by the fast model are
@@ -200,6 +207,7 @@ def test_polish_step_climbs_from_the_best_verified_design(problem):
     assert new.objectives[nb, 0] <= state.objectives[best, 0]
 
 
+@pytest.mark.unit
 def test_stop_in_last_fraction():
     stop = loop.Stop(generations=20)
     st = loop.State(generation=17, population=None, objectives=None, violation=None, archive=None, logbook=[],
@@ -215,6 +223,7 @@ def test_stop_in_last_fraction():
     assert timed.in_last(st, 0.1)
 
 
+@pytest.mark.unit
 def test_stall_counts_the_populations_progress():
     """The restart counter follows the population's own hypervolume: a fresh population
     (after a restart) starts a new baseline even when it is far below the archive's best."""
@@ -230,6 +239,7 @@ def test_stall_counts_the_populations_progress():
     assert c.progressed(0.6).stall == 0
 
 
+@pytest.mark.unit
 def test_stall_ignores_growth_below_the_minimum_gain():
     """With Settings.restart_min_gain, a generation whose hypervolume grew by less than that
     fraction counts as stalled and keeps the old baseline; a larger step resets the count."""
@@ -245,6 +255,7 @@ def test_stall_ignores_growth_below_the_minimum_gain():
         _settings(restart_min_gain=1.0)
 
 
+@pytest.mark.unit
 def test_perturb_redraws_layers_at_the_elite_setting(problem):
     """A restart's large-neighbourhood move: each child keeps an elite's global genes
     (crossbar size, resolutions, ratio, macro size), is repaired, and takes some layers'
@@ -265,6 +276,7 @@ def test_perturb_redraws_layers_at_the_elite_setting(problem):
     assert 0.2 < from_elite < 0.95  # most layers kept, some redrawn (before the budget rescale)
 
 
+@pytest.mark.e2e
 def test_every_other_restart_seeds_half_the_population_from_the_archive(problem):
     """The 1st, 3rd, ... restart's fresh population: its second half are perturbed archive
     designs (the archive's global setting), the first half fresh genomes. The 2nd, 4th, ...

@@ -21,6 +21,7 @@ from fitness.errors import InputError
 
 
 # ---- objectives ------------------------------------------------------------------------
+@pytest.mark.unit
 def test_parse_objectives_default_and_list():
     assert [o.name for o in parse_objectives(None)] == list(DEFAULT_OBJECTIVES)
     objs = parse_objectives("efficiency, area")
@@ -29,6 +30,7 @@ def test_parse_objectives_default_and_list():
     assert [o.name for o in parse_objectives("efficiency")] == ["efficiency"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("spec, match", [
     ("efficiency,speed", r"unknown objective 'speed'.*"),
     ("", r"comma list of names from \{efficiency, throughput, area"),
@@ -40,6 +42,7 @@ def test_parse_objectives_errors(spec, match):
         parse_objectives(spec)
 
 
+@pytest.mark.unit
 def test_objective_matrix_and_violation():
     frame = pd.DataFrame({
         "feasible": [True, False, False, True],
@@ -89,12 +92,14 @@ def _random_case(seed, n=40, m=3):
     return F, V
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(25))
 def test_ranks_match_naive_oracle(seed):
     F, V = _random_case(seed, m=1 + seed % 4)
     assert nsga.nondominated_ranks(F, V).tolist() == _naive_ranks(F, V).tolist()
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_ranks_of_feasible_rows_with_infinities_match_naive_oracle(seed):
     """An infinite objective of a feasible row (a metric the model could not bound) ranks
@@ -106,6 +111,7 @@ def test_ranks_of_feasible_rows_with_infinities_match_naive_oracle(seed):
     assert pareto_ranks(F).tolist() == _naive_ranks(F, V).tolist()
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_ranks_permutation_invariant(seed):
     F, V = _random_case(seed)
@@ -113,12 +119,14 @@ def test_ranks_permutation_invariant(seed):
     assert (nsga.nondominated_ranks(F, V)[perm] == nsga.nondominated_ranks(F[perm], V[perm])).all()
 
 
+@pytest.mark.unit
 def test_feasible_always_beats_infeasible():
     F = np.array([[5.0, 5.0], [np.inf, np.inf], [0.0, 0.0]])
     V = np.array([0.0, 1.0, 0.0])
     assert nsga.nondominated_ranks(F, V).tolist() == [1, 2, 0]
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_select_nsga2_keeps_whole_better_fronts(seed):
     F, V = _random_case(seed, n=30)
@@ -131,12 +139,14 @@ def test_select_nsga2_keeps_whole_better_fronts(seed):
     assert (ranks[dropped] >= worst_kept).all()
 
 
+@pytest.mark.unit
 def test_crowding_extremes_infinite():
     F = np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0]])
     d = nsga.crowding_distance(F)
     assert np.isinf(d[[0, 3]]).all() and np.isfinite(d[[1, 2]]).all()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(5))
 def test_select_nsga3_is_deterministic_given_rng(seed):
     rng = np.random.default_rng(seed)
@@ -148,6 +158,7 @@ def test_select_nsga3_is_deterministic_given_rng(seed):
     assert a.tolist() == b.tolist() and len(set(a.tolist())) == 20
 
 
+@pytest.mark.unit
 def test_nsga3_does_not_touch_global_rng():
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
@@ -156,6 +167,7 @@ def test_nsga3_does_not_touch_global_rng():
     assert (np.random.get_state()[1] == before).all()
 
 
+@pytest.mark.unit
 def test_binary_tournament_prefers_better_rank():
     ranks = np.array([0, 5])
     crowd = np.zeros(2)
@@ -164,6 +176,7 @@ def test_binary_tournament_prefers_better_rank():
 
 
 # ---- archive and hypervolume -------------------------------------------------------------
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_pareto_mask_matches_oracle(seed):
     rng = np.random.default_rng(seed)
@@ -173,6 +186,7 @@ def test_pareto_mask_matches_oracle(seed):
     assert pareto_mask(F).tolist() == (pareto_ranks(F) == 0).tolist()
 
 
+@pytest.mark.property
 def test_archive_order_independent_and_deduplicated():
     rng = np.random.default_rng(0)
     G = rng.integers(0, 5, size=(80, 3))
@@ -205,6 +219,7 @@ def _hv_above_origin(P):
     return hypervolume(-np.asarray(P, dtype=float), np.zeros(np.shape(P)[1]))
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("m", [1, 2, 3, 4])
 def test_hypervolume_against_monte_carlo(m):
     rng = np.random.default_rng(m)
@@ -212,6 +227,7 @@ def test_hypervolume_against_monte_carlo(m):
     assert _hv_above_origin(P) == pytest.approx(_mc_hv(P, rng), rel=0.02)
 
 
+@pytest.mark.unit
 def test_hypervolume_exact_cases():
     assert _hv_above_origin(np.array([[1.0, 1.0]])) == 1.0
     assert _hv_above_origin(np.array([[2.0, 1.0], [1.0, 2.0]])) == 3.0
@@ -221,6 +237,7 @@ def test_hypervolume_exact_cases():
     assert hypervolume(np.array([[1.0, np.inf], [np.nan, 0.0], [0.0, 1.0]]), np.array([2.0, 2.0])) == 2.0
 
 
+@pytest.mark.unit
 def test_normalized_hypervolume_counts_scale_units():
     F = np.array([[8.0, 20.0], [9.0, 10.0]])  # minimization form
     ref, scale = np.array([10.0, 30.0]), np.array([2.0, 10.0])
@@ -229,6 +246,7 @@ def test_normalized_hypervolume_counts_scale_units():
 
 
 # ---- evaluation --------------------------------------------------------------------------
+@pytest.mark.unit
 @pytest.mark.parametrize("n, packs", [(10, 3), (2, 4), (16, 1), (0, 2), (17, 4)])
 def test_even_slices_cover_in_order(n, packs):
     slices = even_slices(n, packs)
@@ -238,6 +256,7 @@ def test_even_slices_cover_in_order(n, packs):
     assert max(sizes, default=0) - min(sizes, default=0) <= 1
 
 
+@pytest.mark.unit
 def test_evaluator_workers_identical():
     G = np.random.default_rng(0).integers(0, 64, size=(23, 6))
     with Evaluator(score_toy, (64, 49.0, 0.0), workers=1) as one:
@@ -256,6 +275,7 @@ def _pid_frame(*args):
     return frame
 
 
+@pytest.mark.unit
 def test_evaluator_min_slice_keeps_small_batches_in_process():
     import os
 
@@ -269,22 +289,26 @@ def test_evaluator_min_slice_keeps_small_batches_in_process():
     pd.testing.assert_frame_equal(large.drop(columns="pid"), ref.drop(columns="pid"))
 
 
+@pytest.mark.unit
 def test_evaluator_rejects_bad_workers():
     with pytest.raises(ValueError, match="'workers' parameter"):
         Evaluator(score_toy, workers=0)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2h", 7200)])
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text", ["", "10x", "m", "-5", "0"])
 def test_parse_duration_errors(text):
     with pytest.raises(InputError, match="time-budget"):
         parse_duration(text)
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(12))
 def test_hypervolume_exact_on_integer_grid(seed):
     """Integer points: the volume is the count of unit cells (c-1, c] below some point."""
@@ -298,6 +322,7 @@ def test_hypervolume_exact_on_integer_grid(seed):
 
 
 # ---- outputs ----------------------------------------------------------------------------
+@pytest.mark.golden
 def test_pimcomp_matches_pimsyn_example(reference_dir):
     import json
 
@@ -308,6 +333,7 @@ def test_pimcomp_matches_pimsyn_example(reference_dir):
     assert pimcomp_config(arch) == expected
 
 
+@pytest.mark.unit
 def test_pimcomp_grid_without_macro_h():
     from evo_pimsyn.engine.outputs import pimcomp_config
 
@@ -318,6 +344,7 @@ def test_pimcomp_grid_without_macro_h():
                                     "ChipW": 2, "CoreH": 10, "CoreW": 10}
 
 
+@pytest.mark.unit
 def test_flatten_records_columns_and_nullable_ints():
     from evo_pimsyn.engine.outputs import flatten_records
 
@@ -328,6 +355,7 @@ def test_flatten_records_columns_and_nullable_ints():
     assert frame.to_csv(index=False).splitlines()[1:] == ["49,0.3,3,4,,0", "49,0.2,1,2,,"]
 
 
+@pytest.mark.unit
 def test_violation_ranks_over_budget_rows_between_feasible_and_refused():
     # the evaluator's strict power check leaves over-budget rows scored but infeasible
     frame = pd.DataFrame({"feasible": [True, False, False], "reason": ["ok", "peak_power_gt_budget", "mini_power"],
@@ -338,6 +366,7 @@ def test_violation_ranks_over_budget_rows_between_feasible_and_refused():
     assert s.violation[1] < s.violation[2] == 2.0  # near the budget beats refused outright
 
 
+@pytest.mark.unit
 def test_survival_prefers_distinct_genomes():
     from evo_pimsyn.engine.loop import penalize_duplicates
 
@@ -350,6 +379,7 @@ def test_survival_prefers_distinct_genomes():
     assert F[1, 0] == 0.0  # the caller's arrays are untouched
 
 
+@pytest.mark.unit
 def test_checkpoint_cadence_auto_bounds_write_time():
     from evo_pimsyn.engine.cadence import AUTO, AUTO_GAP, Cadence
 
@@ -377,6 +407,7 @@ def test_checkpoint_cadence_auto_bounds_write_time():
         now += 0.001
 
 
+@pytest.mark.unit
 def test_checkpoint_cadence_fixed():
     from evo_pimsyn.engine.cadence import Cadence
 

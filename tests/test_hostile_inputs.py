@@ -16,6 +16,8 @@ import pytest
 
 from tests import engine_helpers as h
 
+pytestmark = pytest.mark.e2e
+
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 ONNX = sorted((BAD / "onnx").glob("*.onnx"))
 CONFIGS = sorted((BAD / "config").glob("*.json"))
@@ -165,6 +167,7 @@ def test_resume_other_model_or_config(lenet_run, tmp_path):
     assert (run / "checkpoints" / "checkpoint.npz").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_model_changed_on_disk(tmp_path):
     model = tmp_path / "net.onnx"
     import onnx

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from evo_pimsyn.engine import loop
 from evo_pimsyn.engine.evaluation import score
@@ -24,6 +25,7 @@ def _verify(calls):
     return verify
 
 
+@pytest.mark.unit
 def test_each_distinct_genome_is_scored_once():
     calls = []
     memo = VerifyMemo(_verify(calls))
@@ -40,6 +42,7 @@ def test_each_distinct_genome_is_scored_once():
     assert (memo.hits, memo.scored) == (3, 3)
 
 
+@pytest.mark.unit
 def test_least_recently_used_genomes_are_forgotten_first():
     calls = []
     memo = VerifyMemo(_verify(calls), capacity=2)
@@ -51,6 +54,7 @@ def test_least_recently_used_genomes_are_forgotten_first():
     assert calls == [[1, 2], [3], [2]]
 
 
+@pytest.mark.e2e
 def test_a_run_scores_no_design_twice_with_the_exact_model():
     """Through evolve(): every genome reaching the verify evaluator is new to it."""
     seen: list[bytes] = []

@@ -32,6 +32,8 @@ def _loky_workers(pid: int) -> list:
     return [p for p in psutil.Process(pid).children(recursive=True) if "popen_loky_posix" in " ".join(p.cmdline())]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_loky_worker_killed_mid_batch(reference, tmp_path):
     out = tmp_path / "loky"
     proc = h.popen(toy_cmd(out, workers=2, generations=GENS, model=SLOW))
@@ -46,6 +48,7 @@ def test_loky_worker_killed_mid_batch(reference, tmp_path):
     h.assert_same_results(reference, out)
 
 
+@pytest.mark.unit
 def test_evaluator_retries_are_bounded():
     """A worker that dies on every try: BackendLost after the retries, not an endless loop."""
     from evo_pimsyn.engine.backends import BackendLost
@@ -62,6 +65,7 @@ def _die(G):
     os._exit(1)
 
 
+@pytest.mark.e2e
 def test_a_pool_broken_under_one_evaluator_is_not_a_retry_for_another(tmp_path):
     """The local evaluators of a process share one worker pool (a run's search and verify
     evaluators). A worker dying under one of them costs that one a retry; the other's next
@@ -95,6 +99,8 @@ def _die_once(marker, G):
     return pd.DataFrame({"v": G[:, 0]})
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_dask_worker_killed_mid_batch(reference, tmp_path):
     cluster = Cluster(2, tmp_path)
     try:
@@ -110,6 +116,8 @@ def test_dask_worker_killed_mid_batch(reference, tmp_path):
         cluster.close()
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_lost_scheduler_checkpoints_and_hints(reference, tmp_path):
     cluster = Cluster(1, tmp_path)
     try:
@@ -131,6 +139,7 @@ def test_lost_scheduler_checkpoints_and_hints(reference, tmp_path):
     h.assert_same_results(reference, out)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("exc", [
     OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s"),  # joblib's ncores() on a dead scheduler
     ConnectionRefusedError(111, "Connection refused"),
@@ -143,6 +152,7 @@ def test_connection_failures_mean_a_lost_scheduler(exc):
     assert not scheduler_lost(exc, Backend("local"))  # a local pool has no scheduler to lose
 
 
+@pytest.mark.unit
 def test_a_task_error_is_not_a_lost_scheduler():
     from evo_pimsyn.engine.backends import Backend, scheduler_lost
 
@@ -166,6 +176,7 @@ class _DeadSchedulerParallel:
         raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s")
 
 
+@pytest.mark.unit
 def test_scheduler_lost_between_batches_is_backend_lost(monkeypatch):
     """The scheduler answers the slice count, then dies before joblib asks it for its cores
     (the race CI hit): the batch ends in BackendLost, which the session turns into a
