@@ -33,6 +33,7 @@ from fitness.analytic.evaluate import evaluate_analytic  # noqa: E402
 from fitness.evaluate import evaluate  # noqa: E402
 from fitness.hardware import load_hardware  # noqa: E402
 from fitness.pimcomp import load_pimcomp  # noqa: E402
+from genomes import GenomeLayout, decode, initial_population  # noqa: E402
 
 NETWORKS = REPO.parent / "shared" / "reference" / "networks"
 
@@ -74,7 +75,6 @@ def main(argv=None) -> int:
     ap.add_argument("--power-check", choices=("strict", "pimsyn"), default="strict")
     ap.add_argument("--fixes", default="none", help="model fixes: none (default), all or a comma list")
     args = ap.parse_args(argv)
-    from genomes import GenomeLayout, decode, initial_population
 
     hw = load_hardware()
     rows = []

@@ -28,13 +28,12 @@ sys.path.insert(0, str(REPO))
 from fitness.analytic.evaluate import evaluate_analytic  # noqa: E402
 from fitness.hardware import load_hardware  # noqa: E402
 from fitness.pimcomp import load_pimcomp  # noqa: E402
+from genomes import GenomeLayout, decode, initial_population  # noqa: E402
 
 NETWORKS = REPO.parent / "shared" / "reference" / "networks"
 
 
 def random_designs(network, hardware, n, seed=0, power_w=49.0):
-    from genomes import GenomeLayout, decode, initial_population
-
     layout = GenomeLayout.build(network, hardware, power_w)
     return decode(layout, initial_population(layout, n, np.random.default_rng(seed)))
 

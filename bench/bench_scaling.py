@@ -38,7 +38,9 @@ import pandas as pd  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from evo_pimsyn.engine import loop  # noqa: E402
 from evo_pimsyn.engine.evaluation import Evaluator  # noqa: E402
+from evo_pimsyn.engine.objectives import parse_objectives  # noqa: E402
 from evo_pimsyn.engine.setup import prepare  # noqa: E402
 
 NETWORKS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50")
@@ -104,11 +106,8 @@ def table_batch(setup, fidelity: str, sizes: list[int], workers: int, reps: int,
 
 
 def ga_time(setup, fidelity: str, population: int, generations: int, workers: int, seed: int) -> float:
-    from evo_pimsyn.engine import loop
-    from evo_pimsyn.engine.objectives import parse_objectives
-
-    settings = loop.Settings(parse_objectives("efficiency,throughput,area"), setup.problem.power_w, population,
-                             "nsga2", fidelity, "pimsyn")
+    settings = loop.Settings(objectives=parse_objectives("efficiency,throughput,area"), power_w=setup.problem.power_w,
+                             population=population, algorithm="nsga2", fidelity=fidelity)
     fn, args = setup.problem.scorer(fidelity)
     with Evaluator(fn, args, workers=workers) as evaluate:
         evaluate(setup.problem.initial(workers, np.random.default_rng(seed + 1)))  # start + warm the pool

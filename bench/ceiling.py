@@ -39,27 +39,28 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.search import PIMSYN_GOPS_W  # noqa: E402  (PIMSYN's figures; the targets are 1.2 x these)
+from evo_pimsyn.engine.evaluation import Evaluator, score  # noqa: E402
+from evo_pimsyn.engine.objectives import parse_objectives  # noqa: E402
+from evo_pimsyn.engine.outputs import read_run  # noqa: E402
+from evo_pimsyn.engine.setup import prepare, run_model_settings  # noqa: E402
+from fitness.evaluate import _frame, evaluate_full  # noqa: E402
+from genomes import decode  # noqa: E402
 
 
 def _efficiency(frame, power_w: float) -> np.ndarray:
     """GOPS/W, -inf where infeasible: the GA's own scoring rule (engine ``score``)."""
-    from evo_pimsyn.engine.evaluation import score
-    from evo_pimsyn.engine.objectives import parse_objectives
-
     return -score(frame, parse_objectives("efficiency"), power_w).objectives[:, 0]
 
 
 def energy_split(problem, genome: np.ndarray) -> dict:
     """Cycle-model energy of one design as E_dyn + P_static x T: two tables of the same
     evaluation at its own steps and at zero steps (energy is linear in T, MODEL.md §9)."""
-    from fitness.evaluate import _frame, evaluate_full
-    from genomes import decode
-
     ev = evaluate_full(problem.network, problem.hardware, decode(problem.layout, genome[None, :]))
     row = ev.frame.iloc[0]
     at_zero = replace(ev.fixed_point, steps=np.zeros_like(ev.fixed_point.steps))
@@ -79,12 +80,6 @@ def steps_for(split: dict, target_gops_w: float) -> float:
 
 
 def climb(run_dir: Path, args) -> dict:
-    import pandas as pd
-
-    from evo_pimsyn.engine.evaluation import Evaluator
-    from evo_pimsyn.engine.session import read_run
-    from evo_pimsyn.engine.setup import prepare, run_model_settings
-
     run = read_run(run_dir)
     if list(run["objectives"]) != ["efficiency"] or run["problem"] != "pim":
         raise SystemExit(f"{run_dir}: not a single-objective (efficiency) accelerator run")

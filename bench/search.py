@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,13 +32,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from evo_pimsyn.commands.run import _duration  # noqa: E402
+from evo_pimsyn.engine.evaluation import Evaluator, score  # noqa: E402
+from evo_pimsyn.engine.objectives import parse_objectives  # noqa: E402
+from evo_pimsyn.engine.session import RunOptions, start  # noqa: E402
+from evo_pimsyn.engine.setup import prepare_pim  # noqa: E402
+from evo_pimsyn.messages import use_cli_format  # noqa: E402
+from genomes.init import random_genomes  # noqa: E402
+
 PIMSYN_GOPS_W = {"alexnet": 658.4, "resnet18": 349.0}
 TOP = 8  # random search: designs re-scored with the cycle model at the end
 
 
 def ga(model: str, args, out: Path) -> dict:
-    from evo_pimsyn.engine.session import RunOptions, start
-
     t0 = time.perf_counter()
     rc = start(RunOptions(model=model, power_w=args.power, generations=args.generations,
                           time_budget_s=args.time_budget, population=args.population, workers=args.workers,
@@ -57,11 +64,6 @@ def ga(model: str, args, out: Path) -> dict:
 
 
 def random_search(model: str, args, evaluations: int) -> dict:
-    from evo_pimsyn.engine.evaluation import Evaluator, score
-    from evo_pimsyn.engine.objectives import parse_objectives
-    from evo_pimsyn.engine.setup import prepare_pim
-    from genomes.init import random_genomes
-
     setup = prepare_pim(model, None, args.power, "specified", True, args.power_check)
     problem = setup.problem
     rng = np.random.default_rng(args.seed)
@@ -99,8 +101,6 @@ def random_search(model: str, args, evaluations: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from evo_pimsyn.commands.run import _duration
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="zoo:alexnet,zoo:resnet18,zoo:vgg16")
     p.add_argument("--power", type=float, default=49.0)
@@ -119,8 +119,6 @@ def main(argv=None) -> int:
                         "peak power <= budget")
     p.add_argument("--out", default=str(REPO / "runs" / "bench"), help="run folders (default runs/bench, git-ignored)")
     args = p.parse_args(argv)
-    from evo_pimsyn.messages import use_cli_format
-
     use_cli_format()
     if args.generations is None and args.time_budget is None:
         args.generations = 40
@@ -131,8 +129,6 @@ def main(argv=None) -> int:
         name = model.split(":", 1)[-1].rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".onnx")
         run_dir = out / f"{name}-{args.power:g}W-seed{args.seed}-ga"
         if run_dir.exists():
-            import shutil
-
             shutil.rmtree(run_dir)
         g = ga(model, args, run_dir)
         r = random_search(model, args, g["evaluations"])

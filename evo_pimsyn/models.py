@@ -7,7 +7,6 @@ nodes) or our own schema (``{"layers": [...]}``, what ``evo-pimsyn network -o`` 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import onnx
@@ -15,6 +14,7 @@ import onnx
 from evo_pimsyn import zoo
 from evo_pimsyn.onnx_frontend import load_onnx, network_from_onnx_model, read_model
 from fitness.errors import InputError
+from fitness.jsonio import read_json
 from fitness.network import Network
 from fitness.pimcomp import looks_like_pimcomp, network_from_pimcomp
 
@@ -67,18 +67,7 @@ def _is_json(path: Path) -> bool:
 
 
 def _load_json(path: Path) -> Network:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file; expected a network JSON") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not text.strip():
-        raise InputError(f"{path}: empty file, expected a network JSON")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    data = read_json(path, "a network JSON")
     if looks_like_pimcomp(data):
         return network_from_pimcomp(data, name=path.stem, source=str(path))
     if isinstance(data, dict) and "layers" in data:

@@ -58,7 +58,7 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class GenomeLayout:
     """Gene positions, bounds and lookup tables; build it with :meth:`build`.
 

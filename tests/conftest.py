@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the reference data shipped beside the checkout."""
+"""Shared fixtures (paths to the reference data shipped beside the checkout) and the test
+tiers: every test carries exactly one of the markers in TIERS (README, "Tests")."""
 
 from pathlib import Path
 
@@ -6,6 +7,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
+TIERS = ("unit", "property", "golden", "e2e")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Refuse a test without a tier, or with two: ``-m unit`` and friends must select
+    every test exactly once."""
+    wrong = []
+    for item in items:
+        tiers = {m.name for m in item.iter_markers() if m.name in TIERS}
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid} ({', '.join(sorted(tiers)) or 'none'})")
+    if wrong:
+        raise pytest.UsageError(f"every test needs exactly one tier marker of {', '.join(TIERS)} "
+                                f"(module-level pytestmark or a decorator); these do not: {'; '.join(wrong[:10])}"
+                                + (f" and {len(wrong) - 10} more" if len(wrong) > 10 else ""))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,20 @@ TOY_START = (
 )
 
 
+class FakeClock:
+    """A stand-in for ``loop.clock`` that moves only when told to: time-budget tests set
+    what each step costs and assert on exact times instead of sleeping and measuring."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")

@@ -20,6 +20,8 @@ from fitness.memory import capacities_kb, capacity_kb
 from fitness.pimcomp import load_pimcomp
 from fitness.prepare import prepare
 
+pytestmark = pytest.mark.property
+
 genomes = pytest.importorskip("genomes")
 
 EXACT = 10**9  # sample every block: the recurrence is then exact
@@ -68,6 +70,7 @@ def _cycle_steps(prep, b, kt, kl, ks, km, noc):
     return int(out[1]), int(out[3])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])
 def test_recurrence_exact_without_conflicts(reference_dir, hw, name):
     """Unshared designs: the recurrence equals the cycle scheduler wherever no bubble was

@@ -15,6 +15,8 @@ import pytest
 
 from tests import engine_helpers as h
 
+pytestmark = pytest.mark.e2e
+
 distributed = pytest.importorskip("distributed")
 
 ALEXNET = h.REPO.parent / "shared" / "reference" / "networks" / "alexnet.json"
@@ -96,6 +98,7 @@ def cluster(tmp_path_factory):
     c.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ALEXNET.exists(), reason="shared/reference is not beside the checkout")
 def test_dask_cluster_matches_local(cluster, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "dask"
@@ -109,6 +112,7 @@ def test_dask_cluster_matches_local(cluster, tmp_path):
         assert len(client.scheduler_info()["workers"]) == 2
 
 
+@pytest.mark.slow
 def test_local_cluster_matches_local(tmp_path):
     res = h.run(toy_cmd(tmp_path / "ref"))
     assert res.returncode == 0, res.stderr
@@ -166,6 +170,7 @@ def test_bad_backend_options(tmp_path, argv, message):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler(tmp_path):
     out = tmp_path / "run"
     res = h.run(h.cli_cmd("run", "--model", "zoo:lenet5", "--power", "49", "--generations", "1", "--out", str(out),

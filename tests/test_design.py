@@ -7,6 +7,8 @@ import pytest
 from fitness.design import DesignBatch, legality_mask, specified_candidates, validate_records
 from fitness.errors import InputError
 
+pytestmark = pytest.mark.unit
+
 DESIGN_KEYS = ("total_power_W", "rram_ratio", "rram_res", "xbar_size", "dac_res", "macro_setting", "dup",
                "macro_num", "macro_share")
 EX11 = dict(id="ex11", total_power_W=49, rram_ratio=0.3, rram_res=2, xbar_size=256, dac_res=1,

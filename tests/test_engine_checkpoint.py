@@ -21,7 +21,7 @@ from fitness.errors import InputError
 
 def _states(generations=4):
     problem = ToyProblem()
-    settings = loop.Settings(parse_objectives(None), 49.0, population=8)
+    settings = loop.Settings(objectives=parse_objectives(None), power_w=49.0, population=8)
     states = []
     fn, args = problem.scorer("cycle")
     with Evaluator(fn, args) as ev:
@@ -37,9 +37,11 @@ def _same(a: loop.State, b: loop.State) -> None:
     np.testing.assert_array_equal(a.archive.genomes, b.archive.genomes)
     np.testing.assert_array_equal(a.archive.objectives, b.archive.objectives)
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
+    assert a.counters == b.counters
     assert len(a.logbook) == len(b.logbook)
 
 
+@pytest.mark.unit
 def test_round_trip_and_previous_kept(tmp_path):
     states = _states()
     ckpt.save(tmp_path, states[2], config_hash="abc")
@@ -54,6 +56,7 @@ def test_round_trip_and_previous_kept(tmp_path):
     assert loaded.state.rng.integers(1 << 30) == states[3].rng.integers(1 << 30)
 
 
+@pytest.mark.unit
 def test_checkpoint_is_plain_npz_with_json(tmp_path):
     ckpt.save(tmp_path, _states()[-1])
     with zipfile.ZipFile(tmp_path / ckpt.LATEST) as zf:
@@ -65,7 +68,9 @@ def test_checkpoint_is_plain_npz_with_json(tmp_path):
         assert npz["population"].dtype == np.int64
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "bad_json", "pickled_array", "wrong_version"])
+@pytest.mark.unit
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "bad_json", "pickled_array", "wrong_version",
+                                    "bad_counters"])
 def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
     states = _states()
     ckpt.save(tmp_path, states[2])
@@ -83,9 +88,12 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
             members = {n: zf.read(n) for n in zf.namelist()}
         if damage == "bad_json":
             members["meta.json"] = b"{not json"
-        elif damage == "wrong_version":
+        elif damage in ("wrong_version", "bad_counters"):
             meta = json.loads(members["meta.json"])
-            meta["version"] = 999
+            if damage == "wrong_version":
+                meta["version"] = 999
+            else:
+                meta["extra"] = {"stall": "3"}
             members["meta.json"] = json.dumps(meta).encode()
         else:  # an object array needs pickle to load: must be refused, never executed
             buf = io.BytesIO()
@@ -99,6 +107,34 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, damage):
     assert loaded.state.generation == 2 and loaded.path.name == ckpt.PREVIOUS
 
 
+def _rewrite_meta(path, edit) -> None:
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["meta.json"])
+    edit(meta)
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+
+
+@pytest.mark.unit
+def test_counters_round_trip_and_partial_records_load(tmp_path):
+    """The loop's counters are meta.json's ``extra`` object; a checkpoint written before a
+    counter existed (or by a run that never set it) loads with the counter at its default,
+    and an unknown counter is refused."""
+    state = loop.replace(_states()[-1], counters=loop.Counters(stall=7, best_hv=1.25, restarts=2, verified=9,
+                                                               polish_generations=1))
+    ckpt.save(tmp_path, state)
+    assert ckpt.load(tmp_path).state.counters == state.counters
+    _rewrite_meta(tmp_path / ckpt.LATEST, lambda meta: meta.update(extra={"best_hv": 2.5, "stall": 3}))
+    assert ckpt.load(tmp_path).state.counters == loop.Counters(stall=3, best_hv=2.5)
+    _rewrite_meta(tmp_path / ckpt.LATEST, lambda meta: meta.update(extra={"stalls": 3}))
+    with pytest.raises(ckpt.CheckpointError, match="bad loop counters .*unknown counter 'stalls'"):
+        ckpt.read(tmp_path / ckpt.LATEST)
+
+
+@pytest.mark.unit
 def test_missing_latest_falls_back(tmp_path):
     states = _states()
     ckpt.save(tmp_path, states[1])
@@ -108,6 +144,7 @@ def test_missing_latest_falls_back(tmp_path):
         assert ckpt.load(tmp_path).state.generation == 1
 
 
+@pytest.mark.unit
 def test_both_corrupt_is_an_input_error(tmp_path):
     (tmp_path / ckpt.LATEST).write_bytes(b"junk")
     (tmp_path / ckpt.PREVIOUS).write_bytes(b"junk")
@@ -115,6 +152,7 @@ def test_both_corrupt_is_an_input_error(tmp_path):
         ckpt.load(tmp_path)
 
 
+@pytest.mark.unit
 def test_no_temp_file_left(tmp_path):
     ckpt.save(tmp_path, _states()[-1])
     assert not list(tmp_path.glob(".*tmp"))
@@ -129,12 +167,14 @@ def _toy_run(tmp_path, **kw):
     return out
 
 
+@pytest.mark.e2e
 def test_resume_refuses_other_model(tmp_path):
     out = _toy_run(tmp_path)
     with pytest.raises(InputError, match=r"cannot resume .*the model given \(toy:0.5\) differs"):
         resume(out, model="toy:0.5", quiet=True)
 
 
+@pytest.mark.e2e
 def test_resume_refuses_checkpoint_of_other_config(tmp_path):
     out = _toy_run(tmp_path)
     run = json.loads((out / "run.json").read_text())
@@ -144,12 +184,14 @@ def test_resume_refuses_checkpoint_of_other_config(tmp_path):
         resume(out, quiet=True)
 
 
+@pytest.mark.e2e
 def test_run_refuses_existing_run_folder(tmp_path):
     out = _toy_run(tmp_path)
     with pytest.raises(InputError, match="already holds a run; continue it with `evo-pimsyn resume"):
         start(RunOptions(model="toy", power_w=49.0, problem="toy", out=str(out), quiet=True))
 
 
+@pytest.mark.e2e
 def test_resume_not_a_run_folder(tmp_path):
     with pytest.raises(InputError, match="not a run folder"):
         resume(tmp_path, quiet=True)

@@ -16,6 +16,8 @@ import pytest
 
 from tests import engine_helpers as h
 
+pytestmark = pytest.mark.e2e
+
 pytest.importorskip("fitness.evaluate")
 pytest.importorskip("genomes.codec")
 
@@ -74,6 +76,7 @@ def test_run_folder_contents(reference):
     assert best["power_efficiency"] > 0
 
 
+@pytest.mark.slow
 def test_workers_1_vs_2_identical(reference, tmp_path):
     out = tmp_path / "w2"
     res = h.run(run_cmd(out, "--quiet", "--workers", "2"))
@@ -91,6 +94,7 @@ def test_progress_bar_and_quiet(tmp_path):
     assert "best_eff=" not in quiet.stderr and quiet.stdout == ""
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(reference, tmp_path):
     rnd = random.Random(7)
     interrupted = 0
@@ -108,6 +112,7 @@ def test_sigkill_at_random_points_then_resume(reference, tmp_path):
     assert interrupted, "no trial was killed while running: the test proved nothing"
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_and_resumes(tmp_path):
     if not ALEXNET.exists():
         pytest.skip("no reference network")
@@ -129,6 +134,7 @@ def test_ctrl_c_checkpoints_and_resumes(tmp_path):
     h.assert_same_results(fresh, out)
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_config_or_model(tmp_path):
     if not ALEXNET.exists():
         pytest.skip("no reference network")
@@ -154,6 +160,7 @@ def test_bad_objectives_is_one_line_error(tmp_path):
     assert res.stderr.strip().splitlines()[-1].startswith("evo-pimsyn: error: The 'objectives' parameter")
 
 
+@pytest.mark.slow
 def test_bench_search_smoke(tmp_path):
     if not ALEXNET.exists():
         pytest.skip("no reference network")
@@ -205,6 +212,7 @@ def test_ceiling_energy_split_reproduces_the_design():
     assert floor > eff and ceiling.steps_for(split, 1.01 * floor) < 0
 
 
+@pytest.mark.slow
 def test_polish_option(tmp_path):
     """Single objective with the analytic search: the last tenth of the generations polish
     by default (recorded in run.json and counted in generations.csv); --polish 0 turns it
@@ -231,6 +239,7 @@ def test_polish_option(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_every_option(tmp_path):
     """--checkpoint-every: auto by default, 0 (every generation) or a duration, recorded in
     run.json; a run ends with its last generation checkpointed whatever the cadence; a bad

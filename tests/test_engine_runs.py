@@ -5,6 +5,8 @@ tests/test_engine_cli.py repeats the key ones through `evo-pimsyn run` on a real
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import signal
 import time
@@ -12,6 +14,8 @@ import time
 import pytest
 
 from tests import engine_helpers as h
+
+pytestmark = pytest.mark.e2e
 
 GENS = 12
 DELAY_MODEL = "toy:0.03"  # 30 ms per evaluated batch
@@ -35,6 +39,7 @@ def test_same_seed_twice_identical(reference, tmp_path):
     assert (other / "pareto.csv").read_bytes() != (reference / "pareto.csv").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_identical(reference, tmp_path, workers):
     out = tmp_path / f"w{workers}"
@@ -43,6 +48,7 @@ def test_workers_identical(reference, tmp_path, workers):
     h.assert_same_results(reference, out)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(reference, tmp_path):
     rnd = random.Random(2024)
     interrupted = 0
@@ -115,37 +121,55 @@ def _start(tmp_path, name, **kw):
     return out
 
 
-def test_time_budget_stops(tmp_path):
-    out = _start(tmp_path, "tb", model="toy:0.02", time_budget_s=0.5)
-    rows = (out / "generations.csv").read_text().splitlines()
-    assert 3 < len(rows) < 200
-    walls = [float(r.split(",")[-1]) for r in rows[1:]]
-    # wall_time_s is stamped before each generation's checkpoint write, which the budget
-    # also counts: the run may stop a little under 0.5 in the log, never a generation past it.
-    assert walls[-2] < 0.5
-    assert walls[-1] > 0.25
+def test_time_budget_stops(tmp_path, monkeypatch):
+    """A session with a time budget stops at the first generation whose search time
+    reaches it. Every batch costs 0.02 s of a fake clock, so a 0.51 s budget ends the run
+    after generation 25 (0.52 s), not at 24 (0.50 s)."""
+    from evo_pimsyn.engine import loop, toy
+
+    clock = h.FakeClock()
+    monkeypatch.setattr(loop, "clock", clock)
+    score = toy.score_toy
+
+    def costly(*args):
+        clock.advance(0.02)
+        return score(*args)
+
+    monkeypatch.setattr(toy, "score_toy", costly)
+    out = _start(tmp_path, "tb", time_budget_s=0.51)
+    rows = list(csv.DictReader(io.StringIO((out / "generations.csv").read_text())))
+    assert [int(r["generation"]) for r in rows] == list(range(26))
+    walls = [float(r["wall_time_s"]) for r in rows]
+    assert walls[-2] == pytest.approx(0.50) and walls[-1] == pytest.approx(0.52)
+    assert all(float(r["generation_wall_s"]) == pytest.approx(0.02) for r in rows)
 
 
-def test_time_budget_counts_the_generation_callback():
+def test_time_budget_counts_the_generation_callback(monkeypatch):
+    """The budget bounds the time the user waits, so the generation callback (checkpoint
+    and CSV writes) counts: with free evaluations and a callback that takes 0.2 s of a fake
+    clock, a 0.5 s budget stops after the initial population and two generations."""
     from evo_pimsyn.engine import loop
     from evo_pimsyn.engine.evaluation import Evaluator
     from evo_pimsyn.engine.objectives import parse_objectives
     from evo_pimsyn.engine.toy import ToyProblem
 
+    clock = h.FakeClock()
+    monkeypatch.setattr(loop, "clock", clock)
     problem = ToyProblem()
-    settings = loop.Settings(parse_objectives(None), 49.0, population=8)
+    settings = loop.Settings(objectives=parse_objectives(None), power_w=49.0, population=8)
     fn, args = problem.scorer("cycle")
     calls = []
 
     def slow_checkpoint(state, batch):
         calls.append(state.generation)
-        time.sleep(0.2)
+        clock.advance(0.2)
 
     with Evaluator(fn, args) as ev:
         state = loop.evolve(problem, ev, settings, loop.Stop(None, time_budget_s=0.5), seed=1,
                             on_generation=slow_checkpoint)
-    # three sleeps of 0.2 s pass the 0.5 s budget: the initial population and two generations
-    assert len(calls) == 3 and state.elapsed_s >= 0.6
+    assert calls == [0, 1, 2] and state.elapsed_s == pytest.approx(0.6)
+    # the logged wall_time_s was stamped before each callback, so it leaves the last one out
+    assert [row["wall_time_s"] for row in state.logbook] == pytest.approx([0.0, 0.2, 0.4])
 
 
 @pytest.mark.parametrize("kw", [

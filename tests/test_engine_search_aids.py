@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import checkpoint as ckpt
-from evo_pimsyn.engine import loop
+from evo_pimsyn.engine import loop, verification
 from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import parse_objectives
 from tests import engine_helpers as h
@@ -31,7 +31,7 @@ def problem():
 
 
 def _settings(**kw):
-    return loop.Settings(parse_objectives("efficiency"), 49.0, population=8, fidelity="analytic",
+    return loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=8, fidelity="analytic",
                          restart_after=kw.pop("restart_after", 2), polish_fraction=kw.pop("polish_fraction", 0.0),
                          **kw)
 
@@ -49,18 +49,19 @@ def _same(a: loop.State, b: loop.State) -> None:
     np.testing.assert_array_equal(a.verified, b.verified)
     np.testing.assert_array_equal(a.archive.genomes, b.archive.genomes)
     np.testing.assert_array_equal(a.archive.objectives, b.archive.objectives)
-    assert a.extra == b.extra
+    assert a.counters == b.counters
     # as frames: NaN (no feasible design yet) equals NaN there, not in dict comparison
     strip = [pd.DataFrame(log).drop(columns=list(WALL), errors="ignore") for log in (a.logbook, b.logbook)]
     pd.testing.assert_frame_equal(*strip)
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
+@pytest.mark.e2e
 def test_restarts_and_verification_resume_identically(problem, tmp_path):
     settings = _settings(restart_after=1)  # restarts several times within 20 generations
     straight = _run(problem, settings, 20)
-    assert straight.extra["restarts"] >= 1 and straight.extra["verified"] >= 1
-    assert straight.logbook[-1]["restarts"] == straight.extra["restarts"]
+    assert straight.counters.restarts >= 1 and straight.counters.verified >= 1
+    assert straight.logbook[-1]["restarts"] == straight.counters.restarts
     half = _run(problem, settings, 9)
     ckpt.save(tmp_path, half, config_hash="x")
     loaded = ckpt.load(tmp_path).state
@@ -70,6 +71,7 @@ def test_restarts_and_verification_resume_identically(problem, tmp_path):
     _same(straight, _run(problem, settings, 20, workers=2))
 
 
+@pytest.mark.e2e
 def test_archive_best_is_exact(problem):
     st = _run(problem, _settings(restart_after=0), 6)
     fn, args = problem.scorer("cycle")
@@ -77,6 +79,7 @@ def test_archive_best_is_exact(problem):
     np.testing.assert_allclose(-st.archive.objectives[:, 0], frame["efficiency_gops_w"].to_numpy(float))
 
 
+@pytest.mark.unit
 def test_verify_best_only_rescores_would_be_bests():
     calls = []
 
@@ -91,15 +94,15 @@ def test_verify_best_only_rescores_would_be_bests():
     V = np.zeros(len(G))
     flags = np.array([True, False, False, False, False])
     F[0] = -9.0  # row 0 already verified at 9
-    extra: dict = {}
-    F2, V2, fl = loop._verify_best(G, F, V, flags, -G[:, 0].astype(float), verify, settings, extra)
+    F2, V2, fl, n_verified = verification.verify_best(G, F, V, flags, -G[:, 0].astype(float), verify, settings)
     # 30 (twice, one design) and 20 beat 9 and are re-scored once each; 5 does not
     assert sorted(int(g) for c in calls for g in c[:, 0]) == [20, 30]
     np.testing.assert_array_equal(fl, [True, True, True, True, False])
     np.testing.assert_array_equal(-F2[:, 0], [9, 15, 10, 15, 5])
-    assert extra["verified"] == 2
+    assert n_verified == 2
 
 
+@pytest.mark.unit
 def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     """The best verified row is worth 12 exactly but only 10 by the fast model: a row
     whose fast value is 11 beats it in the fast model's own terms and is checked; a row
@@ -117,7 +120,7 @@ def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     F = fast[:, None].copy()
     F[0] = -12.0
     flags = np.array([True, False, False])
-    F2, _, fl = loop._verify_best(G, F, np.zeros(3), flags, fast, verify, settings, {})
+    F2, _, fl, _ = verification.verify_best(G, F, np.zeros(3), flags, fast, verify, settings)
     assert [int(g) for c in calls for g in c[:, 0]] == [11]
     np.testing.assert_array_equal(fl, [True, True, False])
     assert -F2[1, 0] == 12.5
@@ -129,10 +132,11 @@ def test_verify_bar_uses_the_best_rows_fast_value_where_it_under_rates():
     fast2 = np.array([-10.0, -11.0, -9.7, -9.0])
     F2 = np.vstack([F, [[-9.0]]])
     F2[2, 0] = -9.7
-    loop._verify_best(G2, F2, np.zeros(4), np.array([True, False, False, False]), fast2, verify, settings, {})
+    verification.verify_best(G2, F2, np.zeros(4), np.array([True, False, False, False]), fast2, verify, settings)
     assert sorted(int(g) for c in calls for g in c[:, 0]) == [9, 11]
 
 
+@pytest.mark.unit
 def test_local_moves_keep_the_global_setting(problem):
     from genomes.operators import mutate
 
@@ -149,12 +153,13 @@ def test_local_moves_keep_the_global_setting(problem):
         mutate(problem.layout, E, rng, global_genes=("nope",))
 
 
+@pytest.mark.e2e
 def test_polish_generations_resume_identically(problem, tmp_path):
     """The last half of a 12-generation run polishes (generations 7-12); a run killed in
     the middle of the polish and resumed from its checkpoint ends identical."""
     settings = _settings(restart_after=0, polish_fraction=0.5)
     straight = _run(problem, settings, 12)
-    assert straight.extra["polish_generations"] == 6
+    assert straight.counters.polish_generations == 6
 
     holder: list = []
 
@@ -170,6 +175,7 @@ def test_polish_generations_resume_identically(problem, tmp_path):
     _same(straight, _run(problem, settings, 12, state=ckpt.load(tmp_path).state))
 
 
+@pytest.mark.e2e
 def test_polish_step_climbs_from_the_best_verified_design(problem):
     """A polish generation's children are neighbours of the best verified design (same
     crossbar size, cell and DAC resolution) and the best of them by the fast model are
@@ -178,7 +184,7 @@ def test_polish_step_climbs_from_the_best_verified_design(problem):
 
     settings = _settings(restart_after=0)
     state = _run(problem, settings, 3)
-    best = loop._best_verified(state.objectives, state.violation, state.verified)
+    best = verification.best_verified(state.objectives, state.violation, state.verified)
     assert best is not None
     seen = []
     fn, args = problem.scorer("analytic")
@@ -194,17 +200,18 @@ def test_polish_step_climbs_from_the_best_verified_design(problem):
     setting = [XBAR, RRAM_RES, DAC_RES]
     assert (children[:, setting] == state.population[best, setting]).all()
     feasible_new = len(np.unique(children[batch.feasible], axis=0))
-    assert new.extra["verified"] - state.extra["verified"] >= min(settings.verify_limit, feasible_new)
-    assert new.extra["polish_generations"] == 1
+    assert new.counters.verified - state.counters.verified >= min(settings.verify_limit, feasible_new)
+    assert new.counters.polish_generations == 1
     # the new population's best is verified and no worse than before
-    nb = loop._best_verified(new.objectives, new.violation, new.verified)
+    nb = verification.best_verified(new.objectives, new.violation, new.verified)
     assert new.objectives[nb, 0] <= state.objectives[best, 0]
 
 
+@pytest.mark.unit
 def test_stop_in_last_fraction():
     stop = loop.Stop(generations=20)
-    st = loop.State(0, None, None, None, None, [], None, 0, 0.0)
-    st.generation = 17
+    st = loop.State(generation=17, population=None, objectives=None, violation=None, archive=None, logbook=[],
+                    rng=None, evaluations=0, elapsed_s=0.0)
     assert not stop.in_last(st, 0.1)  # generation 18 of 20
     st.generation = 18
     assert stop.in_last(st, 0.1)  # generation 19
@@ -216,53 +223,39 @@ def test_stop_in_last_fraction():
     assert timed.in_last(st, 0.1)
 
 
-def _hv_states(extra: dict):
-    """A factory of two-row single-objective states whose best row has efficiency ``best``,
-    all sharing the stall bookkeeping ``extra``."""
-    def state(best):
-        st = loop.State(0, np.zeros((2, 1), dtype=np.int64), np.array([[-best], [-0.1]]), np.zeros(2), None, [],
-                        None, 0, 0.0, hv_ref=np.array([0.0]), hv_scale=np.array([1.0]))
-        st.extra = extra
-        return st
-    return state
-
-
+@pytest.mark.unit
 def test_stall_counts_the_populations_progress():
     """The restart counter follows the population's own hypervolume: a fresh population
     (after a restart) starts a new baseline even when it is far below the archive's best."""
-    extra: dict = {}
-    state = _hv_states(extra)
-    loop._track_progress(state(2.0))
-    assert extra == {"best_hv": 2.0, "stall": 0}
-    loop._track_progress(state(2.0))
-    loop._track_progress(state(1.5))
-    assert extra["stall"] == 2
-    loop._track_progress(state(3.0))
-    assert extra == {"best_hv": 3.0, "stall": 0}
-    extra.pop("best_hv")  # what a restart does
-    loop._track_progress(state(0.5))
-    assert extra == {"best_hv": 0.5, "stall": 0}
-    loop._track_progress(state(0.6))
-    assert extra["stall"] == 0
+    c = loop.Counters().progressed(2.0)
+    assert (c.best_hv, c.stall) == (2.0, 0)
+    c = c.progressed(2.0).progressed(1.5)
+    assert (c.best_hv, c.stall) == (2.0, 2)
+    c = c.progressed(3.0)
+    assert (c.best_hv, c.stall) == (3.0, 0)
+    c = loop.replace(c, best_hv=None)  # what a restart does
+    c = c.progressed(0.5)
+    assert (c.best_hv, c.stall) == (0.5, 0)
+    assert c.progressed(0.6).stall == 0
 
 
+@pytest.mark.unit
 def test_stall_ignores_growth_below_the_minimum_gain():
     """With Settings.restart_min_gain, a generation whose hypervolume grew by less than that
     fraction counts as stalled and keeps the old baseline; a larger step resets the count."""
-    extra: dict = {}
-    state = _hv_states(extra)
-    loop._track_progress(state(2.0), 1e-3)
-    loop._track_progress(state(2.001), 1e-3)  # +0.05 %
-    loop._track_progress(state(2.0019), 1e-3)  # +0.095 % over the kept baseline 2.0
-    assert extra == {"best_hv": 2.0, "stall": 2}
-    loop._track_progress(state(2.0021), 1e-3)  # +0.105 %
-    assert extra == {"best_hv": 2.0021, "stall": 0}
-    loop._track_progress(state(2.0022), 0.0)  # any growth counts without a minimum
-    assert extra == {"best_hv": 2.0022, "stall": 0}
+    c = loop.Counters().progressed(2.0, 1e-3)
+    c = c.progressed(2.001, 1e-3)  # +0.05 %
+    c = c.progressed(2.0019, 1e-3)  # +0.095 % over the kept baseline 2.0
+    assert (c.best_hv, c.stall) == (2.0, 2)
+    c = c.progressed(2.0021, 1e-3)  # +0.105 %
+    assert (c.best_hv, c.stall) == (2.0021, 0)
+    c = c.progressed(2.0022, 0.0)  # any growth counts without a minimum
+    assert (c.best_hv, c.stall) == (2.0022, 0)
     with pytest.raises(ValueError, match="restart_min_gain"):
         _settings(restart_min_gain=1.0)
 
 
+@pytest.mark.unit
 def test_perturb_redraws_layers_at_the_elite_setting(problem):
     """A restart's large-neighbourhood move: each child keeps an elite's global genes
     (crossbar size, resolutions, ratio, macro size), is repaired, and takes some layers'
@@ -283,6 +276,7 @@ def test_perturb_redraws_layers_at_the_elite_setting(problem):
     assert 0.2 < from_elite < 0.95  # most layers kept, some redrawn (before the budget rescale)
 
 
+@pytest.mark.e2e
 def test_every_other_restart_seeds_half_the_population_from_the_archive(problem):
     """The 1st, 3rd, ... restart's fresh population: its second half are perturbed archive
     designs (the archive's global setting), the first half fresh genomes. The 2nd, 4th, ...
@@ -304,9 +298,9 @@ def test_every_other_restart_seeds_half_the_population_from_the_archive(problem)
     arch = {tuple(g[:N_GLOBAL]) for g in state.archive.genomes}
     for elite, done, seeded in ((0.5, 0, True), (0.5, 1, False), (0.5, 2, True), (0.0, 0, False)):
         seen.clear()
-        restart = loop.replace(state, extra=dict(state.extra, stall=10**6, restarts=done))
+        restart = loop.replace(state, counters=loop.replace(state.counters, stall=10**6, restarts=done))
         new, _ = loop.step(restart, problem, evaluate, _settings(restart_after=1, restart_elite=elite))
-        assert new.extra["restarts"] == done + 1
+        assert new.counters.restarts == done + 1
         fresh = seen[0]
         if not seeded:
             np.testing.assert_array_equal(fresh, initial)

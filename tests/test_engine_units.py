@@ -1,5 +1,6 @@
 """Unit and oracle tests of the engine's pure functions: objectives, constrained
-domination, NSGA-II/III survival, the archive, hypervolume, even slices."""
+domination, NSGA-II/III survival, the archive, non-dominance and hypervolume
+(engine/front.py, through moocore), even slices."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import nsga
-from evo_pimsyn.engine.archive import Archive, hypervolume, pareto_mask
+from evo_pimsyn.engine.archive import Archive, normalized_hypervolume
 from evo_pimsyn.engine.evaluation import Evaluator, even_slices, score
+from evo_pimsyn.engine.front import hypervolume, pareto_mask, pareto_ranks
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, parse_objectives, violation
 from evo_pimsyn.engine.session import parse_duration
 from evo_pimsyn.engine.toy import score_toy
@@ -19,6 +21,7 @@ from fitness.errors import InputError
 
 
 # ---- objectives ------------------------------------------------------------------------
+@pytest.mark.unit
 def test_parse_objectives_default_and_list():
     assert [o.name for o in parse_objectives(None)] == list(DEFAULT_OBJECTIVES)
     objs = parse_objectives("efficiency, area")
@@ -27,6 +30,7 @@ def test_parse_objectives_default_and_list():
     assert [o.name for o in parse_objectives("efficiency")] == ["efficiency"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("spec, match", [
     ("efficiency,speed", r"unknown objective 'speed'.*"),
     ("", r"comma list of names from \{efficiency, throughput, area"),
@@ -38,6 +42,7 @@ def test_parse_objectives_errors(spec, match):
         parse_objectives(spec)
 
 
+@pytest.mark.unit
 def test_objective_matrix_and_violation():
     frame = pd.DataFrame({
         "feasible": [True, False, False, True],
@@ -87,15 +92,26 @@ def _random_case(seed, n=40, m=3):
     return F, V
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(25))
 def test_ranks_match_naive_oracle(seed):
     F, V = _random_case(seed, m=1 + seed % 4)
-    D = nsga.constrained_dominates(F, V)
-    for i, j in itertools.product(range(len(F)), repeat=2):
-        assert D[i, j] == (i != j and _naive_dominates(F, V, i, j))
     assert nsga.nondominated_ranks(F, V).tolist() == _naive_ranks(F, V).tolist()
 
 
+@pytest.mark.property
+@pytest.mark.parametrize("seed", range(10))
+def test_ranks_of_feasible_rows_with_infinities_match_naive_oracle(seed):
+    """An infinite objective of a feasible row (a metric the model could not bound) ranks
+    like any worse value; moocore's own pareto_rank gets such rows wrong."""
+    F, _ = _random_case(seed, m=2 + seed % 3)
+    F[np.random.default_rng(seed).random(F.shape) < 0.15] = np.inf
+    V = np.zeros(len(F))
+    assert nsga.nondominated_ranks(F, V).tolist() == _naive_ranks(F, V).tolist()
+    assert pareto_ranks(F).tolist() == _naive_ranks(F, V).tolist()
+
+
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_ranks_permutation_invariant(seed):
     F, V = _random_case(seed)
@@ -103,12 +119,14 @@ def test_ranks_permutation_invariant(seed):
     assert (nsga.nondominated_ranks(F, V)[perm] == nsga.nondominated_ranks(F[perm], V[perm])).all()
 
 
+@pytest.mark.unit
 def test_feasible_always_beats_infeasible():
     F = np.array([[5.0, 5.0], [np.inf, np.inf], [0.0, 0.0]])
     V = np.array([0.0, 1.0, 0.0])
     assert nsga.nondominated_ranks(F, V).tolist() == [1, 2, 0]
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_select_nsga2_keeps_whole_better_fronts(seed):
     F, V = _random_case(seed, n=30)
@@ -121,12 +139,14 @@ def test_select_nsga2_keeps_whole_better_fronts(seed):
     assert (ranks[dropped] >= worst_kept).all()
 
 
+@pytest.mark.unit
 def test_crowding_extremes_infinite():
     F = np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0]])
     d = nsga.crowding_distance(F)
     assert np.isinf(d[[0, 3]]).all() and np.isfinite(d[[1, 2]]).all()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(5))
 def test_select_nsga3_is_deterministic_given_rng(seed):
     rng = np.random.default_rng(seed)
@@ -138,6 +158,7 @@ def test_select_nsga3_is_deterministic_given_rng(seed):
     assert a.tolist() == b.tolist() and len(set(a.tolist())) == 20
 
 
+@pytest.mark.unit
 def test_nsga3_does_not_touch_global_rng():
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
@@ -146,6 +167,7 @@ def test_nsga3_does_not_touch_global_rng():
     assert (np.random.get_state()[1] == before).all()
 
 
+@pytest.mark.unit
 def test_binary_tournament_prefers_better_rank():
     ranks = np.array([0, 5])
     crowd = np.zeros(2)
@@ -154,14 +176,17 @@ def test_binary_tournament_prefers_better_rank():
 
 
 # ---- archive and hypervolume -------------------------------------------------------------
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(10))
 def test_pareto_mask_matches_oracle(seed):
     rng = np.random.default_rng(seed)
     F = rng.integers(0, 8, size=(60, 1 + seed % 3)).astype(float)
     naive = [not any(np.all(F[j] <= F[i]) and np.any(F[j] < F[i]) for j in range(len(F))) for i in range(len(F))]
     assert pareto_mask(F).tolist() == naive
+    assert pareto_mask(F).tolist() == (pareto_ranks(F) == 0).tolist()
 
 
+@pytest.mark.property
 def test_archive_order_independent_and_deduplicated():
     rng = np.random.default_rng(0)
     G = rng.integers(0, 5, size=(80, 3))
@@ -189,22 +214,39 @@ def _mc_hv(P, rng, n=200_000):
     return covered.mean() * np.prod(hi)
 
 
-@pytest.mark.parametrize("m", [1, 2, 3])
+def _hv_above_origin(P):
+    """Volume between the origin and the (maximized) points ``P``."""
+    return hypervolume(-np.asarray(P, dtype=float), np.zeros(np.shape(P)[1]))
+
+
+@pytest.mark.property
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
 def test_hypervolume_against_monte_carlo(m):
     rng = np.random.default_rng(m)
     P = rng.random((12, m))
-    assert hypervolume(P) == pytest.approx(_mc_hv(P, rng), rel=0.02)
+    assert _hv_above_origin(P) == pytest.approx(_mc_hv(P, rng), rel=0.02)
 
 
+@pytest.mark.unit
 def test_hypervolume_exact_cases():
-    assert hypervolume(np.array([[1.0, 1.0]])) == 1.0
-    assert hypervolume(np.array([[2.0, 1.0], [1.0, 2.0]])) == 3.0
-    assert hypervolume(np.array([[1.0, 1.0, 1.0], [2.0, 0.5, 1.0]])) == pytest.approx(1.5)
-    assert hypervolume(np.empty((0, 2))) == 0.0
-    assert hypervolume(np.array([[-1.0, 2.0]])) == 0.0
+    assert _hv_above_origin(np.array([[1.0, 1.0]])) == 1.0
+    assert _hv_above_origin(np.array([[2.0, 1.0], [1.0, 2.0]])) == 3.0
+    assert _hv_above_origin(np.array([[1.0, 1.0, 1.0], [2.0, 0.5, 1.0]])) == pytest.approx(1.5)
+    assert _hv_above_origin(np.empty((0, 2))) == 0.0
+    assert _hv_above_origin(np.array([[-1.0, 2.0]])) == 0.0
+    assert hypervolume(np.array([[1.0, np.inf], [np.nan, 0.0], [0.0, 1.0]]), np.array([2.0, 2.0])) == 2.0
+
+
+@pytest.mark.unit
+def test_normalized_hypervolume_counts_scale_units():
+    F = np.array([[8.0, 20.0], [9.0, 10.0]])  # minimization form
+    ref, scale = np.array([10.0, 30.0]), np.array([2.0, 10.0])
+    # gains (1, 1) and (0.5, 2): 1 + 0.5 * 2 - 0.5 * 1
+    assert normalized_hypervolume(F, ref, scale) == pytest.approx(1.5)
 
 
 # ---- evaluation --------------------------------------------------------------------------
+@pytest.mark.unit
 @pytest.mark.parametrize("n, packs", [(10, 3), (2, 4), (16, 1), (0, 2), (17, 4)])
 def test_even_slices_cover_in_order(n, packs):
     slices = even_slices(n, packs)
@@ -214,6 +256,7 @@ def test_even_slices_cover_in_order(n, packs):
     assert max(sizes, default=0) - min(sizes, default=0) <= 1
 
 
+@pytest.mark.unit
 def test_evaluator_workers_identical():
     G = np.random.default_rng(0).integers(0, 64, size=(23, 6))
     with Evaluator(score_toy, (64, 49.0, 0.0), workers=1) as one:
@@ -232,6 +275,7 @@ def _pid_frame(*args):
     return frame
 
 
+@pytest.mark.unit
 def test_evaluator_min_slice_keeps_small_batches_in_process():
     import os
 
@@ -241,26 +285,30 @@ def test_evaluator_min_slice_keeps_small_batches_in_process():
         ref = ev.fn(*ev.args, G)
     assert (small["pid"] == os.getpid()).all()  # 63 // 32: one slice, no worker round trip
     assert (large["pid"] != os.getpid()).all()  # two slices of 35 on the workers
-    assert [ev._n_slices(n) for n in (10, 63, 64, 1000)] == [1, 1, 2, 2]
+    assert [ev.n_slices(n) for n in (10, 63, 64, 1000)] == [1, 1, 2, 2]
     pd.testing.assert_frame_equal(large.drop(columns="pid"), ref.drop(columns="pid"))
 
 
+@pytest.mark.unit
 def test_evaluator_rejects_bad_workers():
     with pytest.raises(ValueError, match="'workers' parameter"):
         Evaluator(score_toy, workers=0)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2h", 7200)])
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text", ["", "10x", "m", "-5", "0"])
 def test_parse_duration_errors(text):
     with pytest.raises(InputError, match="time-budget"):
         parse_duration(text)
 
 
+@pytest.mark.property
 @pytest.mark.parametrize("seed", range(12))
 def test_hypervolume_exact_on_integer_grid(seed):
     """Integer points: the volume is the count of unit cells (c-1, c] below some point."""
@@ -269,11 +317,12 @@ def test_hypervolume_exact_on_integer_grid(seed):
     P = rng.integers(1, 6, size=(rng.integers(1, 25), m)).astype(float)
     cells = np.array(list(itertools.product(range(1, 6), repeat=m)), dtype=float)
     count = (cells[:, None, :] <= P[None, :, :]).all(axis=2).any(axis=1).sum()
-    assert hypervolume(P) == pytest.approx(float(count))
-    assert hypervolume(P[rng.permutation(len(P))]) == pytest.approx(float(count))
+    assert _hv_above_origin(P) == pytest.approx(float(count))
+    assert _hv_above_origin(P[rng.permutation(len(P))]) == pytest.approx(float(count))
 
 
 # ---- outputs ----------------------------------------------------------------------------
+@pytest.mark.golden
 def test_pimcomp_matches_pimsyn_example(reference_dir):
     import json
 
@@ -284,6 +333,7 @@ def test_pimcomp_matches_pimsyn_example(reference_dir):
     assert pimcomp_config(arch) == expected
 
 
+@pytest.mark.unit
 def test_pimcomp_grid_without_macro_h():
     from evo_pimsyn.engine.outputs import pimcomp_config
 
@@ -294,6 +344,7 @@ def test_pimcomp_grid_without_macro_h():
                                     "ChipW": 2, "CoreH": 10, "CoreW": 10}
 
 
+@pytest.mark.unit
 def test_flatten_records_columns_and_nullable_ints():
     from evo_pimsyn.engine.outputs import flatten_records
 
@@ -304,6 +355,7 @@ def test_flatten_records_columns_and_nullable_ints():
     assert frame.to_csv(index=False).splitlines()[1:] == ["49,0.3,3,4,,0", "49,0.2,1,2,,"]
 
 
+@pytest.mark.unit
 def test_violation_ranks_over_budget_rows_between_feasible_and_refused():
     # the evaluator's strict power check leaves over-budget rows scored but infeasible
     frame = pd.DataFrame({"feasible": [True, False, False], "reason": ["ok", "peak_power_gt_budget", "mini_power"],
@@ -314,18 +366,20 @@ def test_violation_ranks_over_budget_rows_between_feasible_and_refused():
     assert s.violation[1] < s.violation[2] == 2.0  # near the budget beats refused outright
 
 
+@pytest.mark.unit
 def test_survival_prefers_distinct_genomes():
-    from evo_pimsyn.engine.loop import _penalize_duplicates
+    from evo_pimsyn.engine.loop import penalize_duplicates
 
     G = np.array([[1, 2], [1, 2], [3, 4], [1, 2], [5, 6]])
     F = np.array([[0.0], [0.0], [1.0], [0.0], [2.0]])
     V = np.zeros(5)
-    sF, sV = _penalize_duplicates(G, F, V)
+    sF, sV = penalize_duplicates(G, F, V)
     assert sV.tolist() == [0, 3, 0, 3, 0] and np.isinf(sF[[1, 3]]).all()
     assert nsga.select_nsga2(sF, sV, 3).tolist() == [0, 2, 4]
     assert F[1, 0] == 0.0  # the caller's arrays are untouched
 
 
+@pytest.mark.unit
 def test_checkpoint_cadence_auto_bounds_write_time():
     from evo_pimsyn.engine.cadence import AUTO, AUTO_GAP, Cadence
 
@@ -353,6 +407,7 @@ def test_checkpoint_cadence_auto_bounds_write_time():
         now += 0.001
 
 
+@pytest.mark.unit
 def test_checkpoint_cadence_fixed():
     from evo_pimsyn.engine.cadence import Cadence
 

@@ -5,6 +5,8 @@ import pytest
 
 from evo_pimsyn.cli import main
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture()
 def alexnet_points(reference_dir):

@@ -13,6 +13,8 @@ from evo_pimsyn.analysis import load_run, ranked_front
 from evo_pimsyn.cli import main
 from tests.test_analysis import make_run
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

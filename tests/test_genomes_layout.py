@@ -17,6 +17,8 @@ from genomes.layout import DAC_RES, MACRO_SIZE, RATIO, RRAM_RES, XBAR
 from genomes.operators import block_swap_mask
 from genomes.repair import dup_window
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def vgg16(reference_dir):

@@ -15,6 +15,8 @@ from fitness.evaluate import evaluate
 from fitness.hardware import load_hardware
 from fitness.pimcomp import load_pimcomp
 
+pytestmark = [pytest.mark.golden, pytest.mark.slow]  # PIMSYN's 906 points
+
 NETWORKS = ("alexnet", "resnet18", "msra_A", "vgg13", "vgg16")
 REL = 1e-9
 FLOAT_FIELDS = {

@@ -6,6 +6,8 @@ import pytest
 from fitness.errors import InputError
 from fitness.hardware import default_config_path, hardware_from_dict, load_hardware
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture()
 def raw():

@@ -16,6 +16,8 @@ import pytest
 
 from tests import engine_helpers as h
 
+pytestmark = pytest.mark.e2e
+
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 ONNX = sorted((BAD / "onnx").glob("*.onnx"))
 CONFIGS = sorted((BAD / "config").glob("*.json"))
@@ -126,6 +128,31 @@ def test_resume_not_a_run(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+def test_json_inputs_answer_in_one_style(tmp_path, capsys):
+    """A network JSON, a run record and a designs file with the same damage (a bad second
+    line) get the same one-line message: path, line, 'not valid JSON', the reason, column;
+    an empty file says what it should have been."""
+    from evo_pimsyn.commands.evaluate import read_design_lines
+
+    why = "not valid JSON (Expecting property name enclosed in double quotes, column 3)"
+    net = tmp_path / "net.json"
+    net.write_text('{"layers": [],\n  oops}\n')
+    assert_one_line_error(cli(capsys, "network", str(net)), f"{net}:2: {why}")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(net.read_text())
+    for command in ("resume", "report"):
+        assert_one_line_error(cli(capsys, command, str(run)), f"{run / 'run.json'}:2: {why}")
+    designs = tmp_path / "d.jsonl"
+    designs.write_text('{"dup": [1]}\n {oops}\n')
+    assert str(read_design_lines(designs)[1]) == f"{designs}:2: {why}"
+    net.write_text("")
+    (run / "run.json").write_text("")
+    assert_one_line_error(cli(capsys, "network", str(net)), f"{net}: empty file, expected a network JSON")
+    assert_one_line_error(cli(capsys, "resume", str(run)),
+                          f"{run / 'run.json'}: empty file, expected an evo-pimsyn run record")
+
+
 def test_resume_other_model_or_config(lenet_run, tmp_path):
     run = _copy(lenet_run, tmp_path)
     before = (run / "checkpoints" / "checkpoint.npz").read_bytes()
@@ -140,13 +167,14 @@ def test_resume_other_model_or_config(lenet_run, tmp_path):
     assert (run / "checkpoints" / "checkpoint.npz").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_model_changed_on_disk(tmp_path):
     model = tmp_path / "net.onnx"
     import onnx
 
-    from tests.data.bad.make_corpus import _good
+    from tests.data.bad.make_corpus import good_model
 
-    onnx.save(_good(), model)
+    onnx.save(good_model(), model)
     out = tmp_path / "run"
     res = h.run(h.cli_cmd("run", "--model", str(model), *QUICK, "--out", str(out)))
     assert res.returncode == 0, res.stderr

@@ -15,6 +15,8 @@ from fitness.memory import MemoryTable, capacity_kb, dynamic_energy_nj, load_sto
 from fitness.oplist import ADC, ADDITION, DAC, POOL_OP, SHIFTADD
 from fitness.workload import allocate, clock_ns, cycles, minimum_power
 
+pytestmark = pytest.mark.golden
+
 BASE = dict(id="ex11", total_power_W=49, rram_ratio=0.3, rram_res=2, xbar_size=256, dac_res=1,
             macro_setting="specified", dup=[117, 26, 6, 6, 6], macro_num=[13, 13, 6, 6, 6, 4, 4, 2],
             macro_share=[None] * 8)

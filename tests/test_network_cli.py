@@ -16,6 +16,8 @@ from evo_pimsyn.zoo import build_zoo_model
 from fitness.network import Network
 from tests.onnx_builders import G, small_resnet
 
+pytestmark = pytest.mark.e2e
+
 LAYER_KEYS = {"name", "kind", "in_channels", "out_channels", "kernel", "stride", "pads", "dilation", "groups", "in_hw", "out_hw", "providers"}
 
 

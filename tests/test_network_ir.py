@@ -7,6 +7,8 @@ from fitness.errors import InputError
 from fitness.network import Layer, Network
 from fitness.pimcomp import load_pimcomp
 
+pytestmark = pytest.mark.unit
+
 
 def _conv(name, cin, cout, hw, providers=(), k=3):
     return Layer(name=name, kind="conv", in_channels=cin, out_channels=cout, in_hw=(hw, hw), out_hw=(hw, hw),

@@ -8,6 +8,8 @@ import pytest
 
 from tests.test_analysis import make_run
 
+pytestmark = pytest.mark.e2e
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")

@@ -26,6 +26,8 @@ from tests.onnx_builders import (
     small_resnet,
 )
 
+pytestmark = pytest.mark.unit
+
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 LIGHT_FILES = sorted(LIGHT.glob("*.onnx"))
 PUBLIC = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "onnx_public"

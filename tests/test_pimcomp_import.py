@@ -10,6 +10,8 @@ from evo_pimsyn.models import load_model
 from fitness.network import Network
 from fitness.pimcomp import load_pimcomp
 
+pytestmark = pytest.mark.golden
+
 
 def _geometry(layer):
     return (layer.kind, layer.in_channels, layer.out_channels, layer.in_hw, layer.out_hw, layer.kernel, layer.stride,

@@ -20,6 +20,8 @@ from fitness.pimcomp import load_pimcomp, network_from_pimcomp
 from fitness.pimcomp_export import network_to_pimcomp
 from tests.test_export_cli import assert_pimsyn_keys
 
+pytestmark = pytest.mark.e2e
+
 # PIMSYN's README, verbatim; only the program name changes
 README_ONNX = ("python main.py --onnx_path ./model/alexnet.onnx --network ./network/alexnet.json --total_power 49 "
                "--macro_setting specified --config ./config.json --macro_reuse True --output ./output/alexnet.json "

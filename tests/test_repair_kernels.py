@@ -13,6 +13,8 @@ import pytest
 
 from genomes.repair_kernels import rescale_rows, share_rows, snap_rows, top_up_rows
 
+pytestmark = pytest.mark.property
+
 MAX = 999
 CANDIDATES = np.arange(1, MAX + 1, dtype=np.int64)
 

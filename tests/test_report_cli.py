@@ -11,6 +11,8 @@ import pytest
 from evo_pimsyn.cli import main
 from tests.test_analysis import in_progress_copy, make_run
 
+pytestmark = pytest.mark.e2e
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -72,6 +74,7 @@ def test_report_errors_one_line_exit_2(run_dir, tmp_path, capsys, args, message)
     assert message in err and err.count("\n") == 1 and err.startswith("evo-pimsyn: error:")
 
 
+@pytest.mark.slow
 def test_report_on_a_run_that_is_still_going(tmp_path, capsys):
     """A real run in a child process: report reads its latest files while it writes them."""
     import subprocess

@@ -11,6 +11,8 @@ from fitness.design import DesignBatch, legality_mask
 from fitness.hardware import load_hardware
 from fitness.pimcomp import load_pimcomp
 
+pytestmark = pytest.mark.e2e
+
 SCHEMA = ("id", "network", "total_power_W", "rram_ratio", "rram_res", "xbar_size", "dac_res", "macro_setting", "dup",
           "macro_num", "macro_share")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from evo_pimsyn.engine import loop
 from evo_pimsyn.engine.evaluation import score
 from evo_pimsyn.engine.objectives import parse_objectives
+from evo_pimsyn.engine.problem import Problem
 from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 OBJ = parse_objectives("efficiency")
@@ -23,6 +25,7 @@ def _verify(calls):
     return verify
 
 
+@pytest.mark.unit
 def test_each_distinct_genome_is_scored_once():
     calls = []
     memo = VerifyMemo(_verify(calls))
@@ -39,6 +42,7 @@ def test_each_distinct_genome_is_scored_once():
     assert (memo.hits, memo.scored) == (3, 3)
 
 
+@pytest.mark.unit
 def test_least_recently_used_genomes_are_forgotten_first():
     calls = []
     memo = VerifyMemo(_verify(calls), capacity=2)
@@ -50,6 +54,7 @@ def test_least_recently_used_genomes_are_forgotten_first():
     assert calls == [[1, 2], [3], [2]]
 
 
+@pytest.mark.e2e
 def test_a_run_scores_no_design_twice_with_the_exact_model():
     """Through evolve(): every genome reaching the verify evaluator is new to it."""
     seen: list[bytes] = []
@@ -58,7 +63,7 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
         seen.extend(g.tobytes() for g in G)
         return _verify([])(G)
 
-    class Toy:
+    class Toy(Problem):
         """Fast scores over a tiny genome space, so that designs recur often."""
 
         def initial(self, n, rng):
@@ -67,7 +72,8 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
         def vary(self, a, b, rng):
             return np.clip(a + rng.integers(-1, 2, size=a.shape), 1, 12)
 
-    settings = loop.Settings(OBJ, 49.0, population=6, fidelity="analytic", restart_after=2, polish_fraction=0.0)
+    settings = loop.Settings(objectives=OBJ, power_w=49.0, population=6, fidelity="analytic", restart_after=2,
+                             polish_fraction=0.0)
 
     def fast(G):  # over-rates every design, so every would-be best is checked
         out = _verify([])(G)
@@ -76,4 +82,4 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
 
     st = loop.evolve(Toy(), fast, settings, loop.Stop(generations=25), seed=1, verify=verify)
     assert len(seen) == len(set(seen)) > 0  # every repeat came from the memo
-    assert st.extra["verified"] > len(seen)  # and there were repeats (the count includes them)
+    assert st.counters.verified > len(seen)  # and there were repeats (the count includes them)

@@ -4,6 +4,7 @@ one clear line with a resume hint, exit 75; the resumed run ends with the same r
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
@@ -31,6 +32,8 @@ def _loky_workers(pid: int) -> list:
     return [p for p in psutil.Process(pid).children(recursive=True) if "popen_loky_posix" in " ".join(p.cmdline())]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_loky_worker_killed_mid_batch(reference, tmp_path):
     out = tmp_path / "loky"
     proc = h.popen(toy_cmd(out, workers=2, generations=GENS, model=SLOW))
@@ -45,6 +48,7 @@ def test_loky_worker_killed_mid_batch(reference, tmp_path):
     h.assert_same_results(reference, out)
 
 
+@pytest.mark.unit
 def test_evaluator_retries_are_bounded():
     """A worker that dies on every try: BackendLost after the retries, not an endless loop."""
     from evo_pimsyn.engine.backends import BackendLost
@@ -61,6 +65,7 @@ def _die(G):
     os._exit(1)
 
 
+@pytest.mark.e2e
 def test_a_pool_broken_under_one_evaluator_is_not_a_retry_for_another(tmp_path):
     """The local evaluators of a process share one worker pool (a run's search and verify
     evaluators). A worker dying under one of them costs that one a retry; the other's next
@@ -94,6 +99,8 @@ def _die_once(marker, G):
     return pd.DataFrame({"v": G[:, 0]})
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_dask_worker_killed_mid_batch(reference, tmp_path):
     cluster = Cluster(2, tmp_path)
     try:
@@ -109,6 +116,8 @@ def test_dask_worker_killed_mid_batch(reference, tmp_path):
         cluster.close()
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_lost_scheduler_checkpoints_and_hints(reference, tmp_path):
     cluster = Cluster(1, tmp_path)
     try:
@@ -130,6 +139,7 @@ def test_lost_scheduler_checkpoints_and_hints(reference, tmp_path):
     h.assert_same_results(reference, out)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("exc", [
     OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s"),  # joblib's ncores() on a dead scheduler
     ConnectionRefusedError(111, "Connection refused"),
@@ -142,24 +152,42 @@ def test_connection_failures_mean_a_lost_scheduler(exc):
     assert not scheduler_lost(exc, Backend("local"))  # a local pool has no scheduler to lose
 
 
+@pytest.mark.unit
 def test_a_task_error_is_not_a_lost_scheduler():
     from evo_pimsyn.engine.backends import Backend, scheduler_lost
 
     assert not scheduler_lost(ValueError("bad genome"), Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
 
 
-def test_scheduler_lost_between_batches_is_backend_lost():
+class _DeadSchedulerParallel:
+    """joblib.Parallel on a dask client whose scheduler has gone: the first batch fails
+    the way the client does when joblib asks the dead scheduler for its cores."""
+
+    def __init__(self, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __call__(self, tasks):
+        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s")
+
+
+@pytest.mark.unit
+def test_scheduler_lost_between_batches_is_backend_lost(monkeypatch):
     """The scheduler answers the slice count, then dies before joblib asks it for its cores
     (the race CI hit): the batch ends in BackendLost, which the session turns into a
     checkpoint, the resume hint and exit 75, not a traceback."""
+    from evo_pimsyn.engine import evaluation
     from evo_pimsyn.engine.backends import Backend, BackendLost
-    from evo_pimsyn.engine.evaluation import Evaluator
 
-    def dead_scheduler(tasks):
-        raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 5 s")
-
-    evaluate = Evaluator(_die, (), workers=2, backend=Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
-    evaluate._parallel = dead_scheduler  # an open pool whose scheduler is gone
+    monkeypatch.setattr(evaluation, "parallel_config", lambda **kwargs: contextlib.nullcontext())
+    monkeypatch.setattr(evaluation, "Parallel", _DeadSchedulerParallel)
+    evaluate = evaluation.Evaluator(_die, (), workers=2,
+                                    backend=Backend("dask", "tcp://127.0.0.1:1", client=_RunningClient()))
     with pytest.raises(BackendLost, match="lost the dask scheduler at tcp://127.0.0.1:1 .*OSError: Timed out"):
         evaluate(np.zeros((4, 2), dtype=np.int64))
 

@@ -26,10 +26,12 @@ EXPECTED_MACS = {
 }
 
 
+@pytest.mark.unit
 def test_zoo_names():
     assert set(ZOO_NAMES) == set(EXPECTED_MACS)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ZOO_NAMES)
 def test_zoo_model_is_a_checked_onnx_graph_through_the_frontend(name):
     model = build_zoo_model(name)
@@ -43,6 +45,7 @@ def test_zoo_model_is_a_checked_onnx_graph_through_the_frontend(name):
     assert network_pool_table(network) == reference_pool_table(model)
 
 
+@pytest.mark.unit
 def test_unknown_zoo_name_lists_the_zoo():
     with pytest.raises(InputError, match=r"unknown zoo model 'resnet101'; the zoo has: lenet5, alexnet, .*squeezenet1_1"):
         load_model("zoo:resnet101")
@@ -53,6 +56,7 @@ def _geometry(layer):
             layer.stride, layer.pads, layer.providers, layer.pool_method)
 
 
+@pytest.mark.golden
 @pytest.mark.parametrize("name", ["alexnet", "vgg13", "vgg16", "resnet18"])
 def test_layer_tables_equal_the_reference_networks(name, reference_dir):
     ref = load_pimcomp(reference_dir / "networks" / f"{name}.json")
@@ -61,6 +65,7 @@ def test_layer_tables_equal_the_reference_networks(name, reference_dir):
     assert zoo.input_shape == ref.input_shape
 
 
+@pytest.mark.unit
 def test_model_specific_structure():
     vgg16 = load_model("zoo:vgg16")  # the Gluon export: no adaptive pool before the classifier
     assert [l.kind for l in vgg16.layers[-4:]] == ["pool", "fc", "fc", "fc"]

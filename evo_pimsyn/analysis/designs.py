@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from evo_pimsyn.analysis.load import RunData, objective_by_name, ranked_front
+from fitness import evaluate as fitness_evaluate
 from fitness.errors import InputError
 from fitness.fixes import fixes_label
 
@@ -68,24 +69,18 @@ def record(run: RunData, row: pd.Series, design_id: str | None = None) -> dict:
 
 def evaluation(run: RunData, rec: dict) -> pd.Series:
     """Cycle-evaluated metrics of one design (every energy component, peak power, ...)."""
-    from fitness.evaluate import evaluate
-
-    return evaluate(run.network, run.hardware, [rec], fidelity="cycle", **run.model).iloc[0]
+    return fitness_evaluate.evaluate(run.network, run.hardware, [rec], fidelity="cycle", **run.model).iloc[0]
 
 
 def architecture(run: RunData, rec: dict) -> dict:
     """PIMSYN's output-file format of one design; a run made with model fixes says so in a
     key PIMSYN's format does not have (``model_fixes``)."""
-    from fitness.evaluate import architecture as arch
-
-    out = arch(run.network, run.hardware, rec, **run.model)
+    out = fitness_evaluate.architecture(run.network, run.hardware, rec, **run.model)
     if run.model["fixes"]:
         out["model_fixes"] = fixes_label(run.model["fixes"])
     return out
 
 
 def schedule(run: RunData, rec: dict) -> pd.DataFrame:
-    from fitness.evaluate import schedule as sched
-
-    return sched(run.network, run.hardware, rec, **run.model)
+    return fitness_evaluate.schedule(run.network, run.hardware, rec, **run.model)
 

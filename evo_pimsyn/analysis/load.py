@@ -11,7 +11,6 @@ are the search fidelity's, its designs are decoded from the genomes).
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -21,16 +20,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine import checkpoint
 from evo_pimsyn.engine.objectives import OBJECTIVES, Objective, parse_objectives, to_raw
+from evo_pimsyn.engine.outputs import read_run
+from evo_pimsyn.engine.problem import PimProblem
+from evo_pimsyn.engine.setup import run_model_settings
 from fitness.errors import InputError
+from fitness.hardware import hardware_from_dict
+from fitness.network import Network
 
-RUN_FORMAT = "evo-pimsyn-run"
 _ARCHIVE_FILE = re.compile(r"gen-(\d+)\.csv$")
 _BOOL_COLUMNS = ("feasible", "crashed")
 _STRING_COLUMNS = ("fidelity", "search_fidelity", "reason", "macro_setting")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunData:
     path: Path
     run: dict
@@ -52,8 +56,6 @@ class RunData:
 
     @cached_property
     def network(self):
-        from fitness.network import Network
-
         if "network" not in self.run:
             raise InputError(f"{self.path}: run.json holds no network (not a PIM run)")
         return Network.from_dict(self.run["network"], source=f"{self.path}/run.json")
@@ -61,48 +63,27 @@ class RunData:
     @property
     def model(self) -> dict:
         """How the run scores designs: ``power_check`` and ``fixes`` keywords of the evaluator."""
-        from evo_pimsyn.engine.setup import run_model_settings
-
         power_check, fixes = run_model_settings(self.run)
         return {"power_check": power_check, "fixes": fixes}
 
     @cached_property
     def hardware(self):
-        from fitness.hardware import hardware_from_dict
-
         if "hardware" not in self.run:
             raise InputError(f"{self.path}: run.json holds no hardware config (not a PIM run)")
         return hardware_from_dict(self.run["hardware"], source=f"{self.path}/run.json")
 
 
-def read_run_json(path: Path) -> dict:
-    """run.json of folder ``path``; InputError (one line) if it is not a run folder."""
-    if not path.exists():
-        raise InputError(f"{path}: no such folder")
-    if not path.is_dir():
-        raise InputError(f"{path}: not a run folder (not a directory)")
-    try:
-        run = json.loads((path / "run.json").read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: not a run folder (no run.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}/run.json: not valid JSON ({exc})") from None
-    if not isinstance(run, dict) or run.get("format") != RUN_FORMAT:
-        raise InputError(f"{path}/run.json: not an evo-pimsyn run record")
-    return run
-
-
 def load_run(path: str | Path) -> RunData:
     """Read run folder ``path`` (see the module docstring)."""
     path = Path(path)
-    run = read_run_json(path)
+    run = read_run(path)
     objectives = parse_objectives(run.get("objectives"))
     generations = _typed(_read_csv(path / "generations.csv"))
     archive = _read_archive(path / "archive")
     pareto, source = _front(path, run, objectives, archive)
     finished = source == "pareto.csv"
-    return RunData(path, run, objectives, generations, _typed(pareto), archive,
-                   "finished" if finished else "in progress", source)
+    return RunData(path=path, run=run, objectives=objectives, generations=generations, pareto=_typed(pareto),
+                   archive=archive, status="finished" if finished else "in progress", front_source=source)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -172,8 +153,6 @@ def _front(path: Path, run: dict, objectives, archive: pd.DataFrame) -> tuple[pd
 
 def _checkpoint_front(path: Path, run: dict, objectives) -> tuple[pd.DataFrame, int] | None:
     """The checkpoint's archive as pareto.csv-like rows (objectives, design variables, genes)."""
-    from evo_pimsyn.engine import checkpoint
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a fallback to the previous checkpoint is fine here
@@ -198,15 +177,10 @@ def _checkpoint_front(path: Path, run: dict, objectives) -> tuple[pd.DataFrame, 
 
 
 def _problem(run: dict, path: Path):
-    from evo_pimsyn.engine.problem import PimProblem
-    from evo_pimsyn.engine.setup import run_model_settings
-    from fitness.hardware import hardware_from_dict
-    from fitness.network import Network
-
     power_check, fixes = run_model_settings(run)
-    return PimProblem(Network.from_dict(run["network"], source=f"{path}/run.json"),
-                      hardware_from_dict(run["hardware"], source=f"{path}/run.json"), float(run["power_w"]),
-                      macro_setting=run.get("macro_setting", "specified"),
+    return PimProblem(network=Network.from_dict(run["network"], source=f"{path}/run.json"),
+                      hardware=hardware_from_dict(run["hardware"], source=f"{path}/run.json"),
+                      power_w=float(run["power_w"]), macro_setting=run.get("macro_setting", "specified"),
                       macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes)
 
 

@@ -1,4 +1,5 @@
-"""Pareto filtering of DataFrames with boolean masks.
+"""Pareto filtering of DataFrames with boolean masks (:func:`pareto_mask` is
+:func:`evo_pimsyn.engine.front.pareto_mask`, moocore's non-dominance test).
 
 Objectives are given the way a notebook user thinks of them: run objective names
 (``"efficiency"``), evaluator columns (``"efficiency_gops_w"``; the sense comes from the
@@ -12,6 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine.front import pareto_mask
 from evo_pimsyn.engine.objectives import OBJECTIVES, Objective
 from fitness.errors import InputError
 
@@ -53,35 +55,6 @@ def minimization_matrix(df: pd.DataFrame, objectives: Iterable) -> np.ndarray:
     cols = [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan) for c, _ in specs]
     F = np.column_stack(cols) if cols else np.empty((len(df), 0))
     return F * np.array([-1.0 if mx else 1.0 for _, mx in specs])
-
-
-def pareto_mask(F: np.ndarray) -> np.ndarray:
-    """True for rows of ``F`` (minimization) that no other row dominates.
-
-    Equal rows do not dominate each other, so duplicates are all kept; rows with a NaN
-    or an infinity are never on the front. Sorting by the objective sum first lets each
-    surviving point knock out everything it dominates with one vectorized comparison,
-    O(n x front) instead of O(n^2).
-    """
-    F = np.asarray(F, dtype=np.float64)
-    n = len(F)
-    mask = np.zeros(n, dtype=bool)
-    ok = np.isfinite(F).all(axis=1) if F.ndim == 2 and n else np.zeros(n, dtype=bool)
-    idx = np.flatnonzero(ok)
-    if not len(idx):
-        return mask
-    order = idx[np.argsort(F[idx].sum(axis=1), kind="stable")]
-    alive = np.ones(len(order), dtype=bool)
-    P = F[order]
-    for k in range(len(order)):
-        if not alive[k]:
-            continue
-        # a point that dominates P[k] has a smaller sum, so it came earlier and P[k] is
-        # alive only if none of them did; now remove the later points P[k] dominates
-        dominated = (P[k] <= P).all(axis=1) & (P[k] < P).any(axis=1)
-        alive &= ~dominated
-    mask[order[alive]] = True
-    return mask
 
 
 def pareto_filter(df: pd.DataFrame, objectives: Sequence, *, feasible_only: bool = True) -> pd.DataFrame:

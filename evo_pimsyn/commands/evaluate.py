@@ -27,9 +27,10 @@ from evo_pimsyn.models import MODEL_HELP, load_model
 from fitness.budget import DEFAULT_POWER_CHECK, check_mode
 from fitness.design import DesignBatch, validate_records
 from fitness.errors import InputError
-from fitness.evaluate import FIDELITIES, evaluate_full
+from fitness.evaluate import FIDELITIES, evaluate_full, schedule
 from fitness.fixes import fixes_label, parse_fixes
 from fitness.hardware import load_hardware
+from fitness.jsonio import parse_json, read_text
 
 DESIGN_FIELDS = ("total_power_W", "rram_ratio", "rram_res", "xbar_size", "dac_res", "macro_setting", "dup",
                  "macro_num", "macro_share", "power_check", "fixes")
@@ -58,22 +59,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def read_design_lines(path: Path) -> list[object]:
     """Parsed lines (blank lines skipped); an unreadable line is kept as an InputError."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a JSON-lines file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file") from None
+    text = read_text(path, "a JSON-lines file")
     out: list[object] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            out.append(InputError(f"{path}:{number}: not valid JSON ({exc.msg})"))
+            out.append(parse_json(line, path, first_line=number))
+        except InputError as exc:
+            out.append(exc)
     if not out:
         raise InputError(f"{path}: no designs in the file")
     return out
@@ -157,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_schedule(args, network, hardware, records, good, model) -> None:
-    from fitness.evaluate import schedule
-
     if args.schedule_row not in good:
         raise InputError(f"--schedule-row {args.schedule_row}: no readable design on that row")
     sched = schedule(network, hardware, records[args.schedule_row], **model)

@@ -16,12 +16,16 @@ import json
 import sys
 from pathlib import Path
 
+from evo_pimsyn.analysis import designs
+from evo_pimsyn.analysis.load import load_run
+from evo_pimsyn.commands.report import _positive_int
+from evo_pimsyn.engine.outputs import pimcomp_config
+from fitness.errors import InputError
+
 FORMATS = ("pimsyn", "pimcomp", "design", "schedule")
 
 
 def add_parser(subparsers) -> None:
-    from evo_pimsyn.commands.report import _positive_int
-
     p = subparsers.add_parser(
         "export", help="write a front design as PIMSYN output, PIMCOMP config, design JSON or schedule CSV",
         description="Export the front design of rank K (by the run's first objective unless --by; the rank "
@@ -37,11 +41,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evo_pimsyn.analysis import designs
-    from evo_pimsyn.analysis.load import load_run
-    from evo_pimsyn.engine.outputs import pimcomp_config
-    from fitness.errors import InputError
-
     if args.format not in FORMATS:
         raise InputError(f"unknown export format {args.format!r}; choose one of {', '.join(FORMATS)}")
     data = load_run(args.run_dir)

@@ -27,6 +27,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from evo_pimsyn.commands.run import _duration, _int_at_least, _positive_float
+from evo_pimsyn.engine import outputs
+from evo_pimsyn.engine.session import RunOptions, start
+from evo_pimsyn.models import load_model
+from fitness.errors import InputError
+from fitness.jsonio import read_json
+from fitness.pimcomp_export import network_to_pimcomp
+
 DEFAULT_BUDGET = "3m"
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
@@ -42,8 +50,6 @@ def _bool(text: str) -> bool:
 
 
 def add_parser(subparsers) -> None:
-    from evo_pimsyn.commands.run import _duration, _int_at_least, _positive_float
-
     p = subparsers.add_parser(
         "pimsyn", help="PIMSYN-compatible entry point (its main.py flags and output files)",
         description="Run PIMSYN's command line with evo-pimsyn's GA (single objective: power efficiency). "
@@ -79,17 +85,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evo_pimsyn.engine import outputs
-    from evo_pimsyn.engine.session import RunOptions, start
-    from evo_pimsyn.models import load_model
-    from fitness.errors import InputError
-
     if args.onnx_path:
         model = args.onnx_path
         network = load_model(model)  # refuse a bad model before anything is written
         if args.network:
-            from fitness.pimcomp_export import network_to_pimcomp
-
             _write(Path(args.network), json.dumps(network_to_pimcomp(network), indent=4) + "\n")
     elif args.network:
         model = args.network
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if not best.exists():
             print("evo-pimsyn: no feasible design found within the budget; nothing written", file=sys.stderr)
             return 1
-        arch = json.loads(best.read_text())
+        arch = read_json(best, "a design in PIMSYN's output format")
         if args.output:
             _ensure_parent(Path(args.output))
             outputs.write_best(args.output, arch)
@@ -129,8 +128,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ensure_parent(path: Path) -> None:
-    from fitness.errors import InputError
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -138,11 +135,8 @@ def _ensure_parent(path: Path) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    from evo_pimsyn.engine.outputs import atomic_write_text
-    from fitness.errors import InputError
-
     _ensure_parent(path)
     try:
-        atomic_write_text(path, text)
+        outputs.atomic_write_text(path, text)
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

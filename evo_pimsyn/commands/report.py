@@ -11,6 +11,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from evo_pimsyn.analysis.load import load_run, ranked_front
+from evo_pimsyn.analysis.report import build, terminal_text
+from fitness.errors import InputError
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -39,10 +43,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evo_pimsyn.analysis.load import load_run, ranked_front
-    from evo_pimsyn.analysis.report import build, terminal_text
-    from fitness.errors import InputError
-
     data = load_run(args.run_dir)
     if args.no_plots:
         print(terminal_text(data, args.top))

@@ -6,6 +6,7 @@ import argparse
 
 from evo_pimsyn.commands.run import (_cli_warnings, _int_at_least, add_backend_arguments, add_model_arguments,
                                      add_stop_arguments)
+from evo_pimsyn.engine.session import resume
 
 
 def add_parser(subparsers) -> None:
@@ -27,8 +28,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evo_pimsyn.engine.session import resume
-
     _cli_warnings()
     return resume(args.run_dir, generations=args.generations, time_budget_s=args.time_budget, workers=args.workers,
                   quiet=args.quiet, model=args.model, config=args.config, backend=args.backend,

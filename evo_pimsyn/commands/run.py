@@ -6,7 +6,10 @@ import argparse
 import sys
 
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+from evo_pimsyn.engine.session import RunOptions, parse_duration, start
+from evo_pimsyn.messages import use_cli_format
 from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
+from fitness.errors import InputError
 from fitness.fixes import FIXES
 
 
@@ -44,9 +47,6 @@ def _fraction(text: str) -> float:
 
 
 def _duration(text: str) -> float:
-    from evo_pimsyn.engine.session import parse_duration
-    from fitness.errors import InputError
-
     try:
         return parse_duration(text)
     except InputError as exc:
@@ -138,8 +138,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evo_pimsyn.engine.session import RunOptions, start
-
     _cli_warnings()
     options = RunOptions(
         model=args.model, power_w=args.power, config=args.config, generations=args.generations,
@@ -154,8 +152,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cli_warnings() -> None:
-    try:
-        from evo_pimsyn.messages import use_cli_format
-    except ImportError:  # pragma: no cover
-        return
     use_cli_format()

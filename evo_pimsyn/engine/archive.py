@@ -12,19 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHUNK = 512
-
-
-def pareto_mask(F: np.ndarray) -> np.ndarray:
-    """True for rows not Pareto-dominated by any other row (equal rows are all kept)."""
-    n = len(F)
-    keep = np.ones(n, dtype=bool)
-    for start in range(0, n, CHUNK):
-        block = F[start:start + CHUNK]
-        le = (F[:, None, :] <= block[None, :, :]).all(axis=2)
-        lt = (F[:, None, :] < block[None, :, :]).any(axis=2)
-        keep[start:start + CHUNK] = ~(le & lt).any(axis=0)
-    return keep
+from evo_pimsyn.engine.front import hypervolume, pareto_mask
 
 
 def _canonical_order(G: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -65,73 +53,16 @@ class Archive:
         self.genomes, self.objectives = allG[order], allF[order]
 
 
-def hypervolume(points: np.ndarray) -> float:
-    """Hypervolume dominated by ``points`` (maximization, reference at the origin;
-    points with a non-positive coordinate contribute nothing)."""
-    P = np.asarray(points, dtype=np.float64)
-    if P.size == 0:
-        return 0.0
-    P = P[(P > 0).all(axis=1)]
-    if len(P) == 0:
-        return 0.0
-    m = P.shape[1]
-    if m == 1:
-        return float(P[:, 0].max())
-    if m == 2:
-        order = np.lexsort((-P[:, 1], -P[:, 0]))
-        x, y = P[order, 0], P[order, 1]
-        best_y = np.maximum.accumulate(y)
-        prev = np.concatenate([[0.0], best_y[:-1]])
-        return float(np.sum(x * np.maximum(best_y - prev, 0.0)))
-    if m == 3:
-        return _hv3(P)
-    # m > 3: slice along the last axis, (m-1)-dim volume of every prefix
-    order = np.argsort(-P[:, -1], kind="stable")
-    P = P[order]
-    levels = P[:, -1]
-    total = 0.0
-    for i in range(len(P)):
-        nxt = levels[i + 1] if i + 1 < len(P) else 0.0
-        height = levels[i] - nxt
-        if height > 0:
-            total += height * hypervolume(P[: i + 1, :-1])
-    return float(total)
-
-
-def _hv3(P: np.ndarray) -> float:
-    """3-D hypervolume by a sweep down the z axis over an incrementally kept 2-D
-    staircase (x ascending, y descending); O(n log n) bisects plus O(n) area updates."""
-    import bisect
-
-    order = np.lexsort((-P[:, 1], -P[:, 0], -P[:, 2]))
-    P = P[order]
-    xs: list[float] = []
-    ys: list[float] = []
-    area = 0.0
-    total = 0.0
-    for i in range(len(P)):
-        x, y, z = float(P[i, 0]), float(P[i, 1]), float(P[i, 2])
-        k = bisect.bisect_left(xs, x)
-        if not (k < len(xs) and ys[k] >= y):  # not dominated by a point with x' >= x
-            # points with x' <= x and y' <= y are dominated: a block ending at k (or k-1)
-            hi = k + 1 if k < len(xs) and xs[k] == x else k
-            lo = hi
-            while lo > 0 and ys[lo - 1] <= y:
-                lo -= 1
-            del xs[lo:hi], ys[lo:hi]
-            xs.insert(lo, x)
-            ys.insert(lo, y)
-            ax = np.asarray(xs)
-            area = float(np.sum(np.diff(ax, prepend=0.0) * np.asarray(ys)))
-        nxt = float(P[i + 1, 2]) if i + 1 < len(P) else 0.0
-        total += area * (z - nxt)
-    return total
-
-
 def normalized_gain(F: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Map minimization-form objectives to the hypervolume's maximization space:
     ``(ref - F) / scale``; 0 at the reference point, 1 one scale unit better."""
     return (ref - F) / scale
+
+
+def normalized_hypervolume(F: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> float:
+    """Hypervolume of minimization-form objectives ``F`` bounded by ``ref``, each axis in
+    units of ``scale`` (the volume of :func:`normalized_gain`'s points above the origin)."""
+    return hypervolume(-normalized_gain(F, ref, scale), np.zeros(len(ref)))
 
 
 def hv_reference(F: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -20,6 +20,7 @@ mid-run raises :class:`BackendLost` (the session checkpoints and exits with a re
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import logging
@@ -31,6 +32,8 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
+
+from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from fitness.errors import InputError
 
@@ -102,7 +105,7 @@ def open_backend(name: str = "local", scheduler: str | None = None, *, workers: 
         with _current(Backend("local", None, None, retries)) as backend:
             yield backend
         return
-    try:
+    try:  # the dask extra, imported only by a run that asks for it
         import distributed
     except ImportError:
         raise InputError("the dask backend needs dask.distributed: pip install 'evo-pimsyn[dask]' "
@@ -138,11 +141,9 @@ def _close_quietly(client) -> None:
 # ---- failure classification ------------------------------------------------------------
 def worker_died(exc: BaseException) -> bool:
     """A worker process died under the batch: re-running it may succeed."""
-    from joblib.externals.loky.process_executor import BrokenProcessPool
-
     if isinstance(exc, BrokenProcessPool):
         return True
-    try:
+    try:  # the dask extra (absent on most installs)
         from distributed import KilledWorker
     except ImportError:  # pragma: no cover
         return False
@@ -153,9 +154,7 @@ def scheduler_lost(exc: BaseException, backend: Backend) -> bool:
     """The connection to the dask scheduler is gone (or the client was closed)."""
     if backend.client is None:
         return False
-    import concurrent.futures
-
-    try:
+    try:  # the dask extra (a client exists, so it is installed)
         from distributed.comm.core import CommClosedError
     except ImportError:  # pragma: no cover
         return False

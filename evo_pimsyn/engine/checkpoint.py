@@ -2,8 +2,8 @@
 
 A checkpoint is a single ``.npz`` (zip) file holding ``.npy`` arrays (population,
 objectives, violation, archive, hypervolume reference) and one ``meta.json`` member
-(schema, generation, evaluations, RNG state via ``bit_generator.state``, logbook, config
-and model hashes). It is written to a temp file, fsynced and renamed over
+(schema, generation, evaluations, RNG state via ``bit_generator.state``, logbook, the
+loop's :class:`~evo_pimsyn.engine.loop.Counters` under ``extra``, config and model hashes). It is written to a temp file, fsynced and renamed over
 ``checkpoint.npz``; the file it replaces becomes ``checkpoint.prev.npz``. Loading uses
 ``numpy.load(allow_pickle=False)`` and validates everything; a corrupt or missing latest
 checkpoint falls back to the previous one with a :class:`CheckpointWarning`.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import warnings
 import zipfile
@@ -24,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from evo_pimsyn.engine.archive import Archive
-from evo_pimsyn.engine.loop import State
+from evo_pimsyn.engine.loop import Counters, State
+from evo_pimsyn.engine.outputs import jsonable
 from fitness.errors import InputError
 
 SCHEMA = "evo-pimsyn-checkpoint"
@@ -55,19 +55,6 @@ class Loaded:
     path: Path
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf floats become None, numpy scalars become Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
@@ -95,10 +82,10 @@ def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict
         "generation": int(state.generation),
         "evaluations": int(state.evaluations),
         "elapsed_s": float(state.elapsed_s),
-        "rng": _clean(state.rng.bit_generator.state),
-        "logbook": _clean(list(state.logbook)),
-        "extra": _clean(state.extra),
-        **_clean(meta),
+        "rng": jsonable(state.rng.bit_generator.state),
+        "logbook": jsonable(list(state.logbook)),
+        "extra": jsonable(state.counters.to_record()),  # the loop's counters (a name older than them)
+        **jsonable(meta),
     }
     return arrays, record
 
@@ -191,6 +178,10 @@ def _validate(path: Path, arrays: dict, meta: Any) -> None:
         raise CheckpointError(f"{path}: unsupported RNG state")
     if not isinstance(meta["logbook"], list) or len(meta["logbook"]) != meta["generation"] + 1:
         raise CheckpointError(f"{path}: logbook length does not match generation {meta['generation']}")
+    try:
+        Counters.from_record(meta.get("extra") or {})
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: bad loop counters in meta.json 'extra' ({exc})") from None
 
 
 def to_state(arrays: dict[str, np.ndarray], meta: dict) -> State:
@@ -209,7 +200,7 @@ def to_state(arrays: dict[str, np.ndarray], meta: dict) -> State:
         elapsed_s=float(meta["elapsed_s"]),
         hv_ref=hv_ref,
         hv_scale=arrays.get("hv_scale") if hv_ref is not None else None,
-        extra=dict(meta.get("extra") or {}),
+        counters=Counters.from_record(meta.get("extra") or {}),
         verified=arrays.get("verified"),
         search_values=arrays.get("search_values"),
     )

@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, cpu_count, delayed, parallel_config
+from joblib.externals.loky import get_reusable_executor
 
 from evo_pimsyn.engine import backends
 from evo_pimsyn.engine.objectives import Objective, feasibility, objective_matrix, violation
@@ -85,8 +87,6 @@ class Evaluator:
         return self.backend.name == "dask" or self.workers > 1
 
     def _open(self) -> None:
-        from joblib import Parallel, parallel_config
-
         if self.backend.name == "dask":
             self._config = parallel_config(backend="dask", client=self.backend.client,
                                            scatter=backends.scatterable(self.args) or None)
@@ -127,9 +127,7 @@ class Evaluator:
             self._payload = None
 
     def _dispatch(self, G: np.ndarray) -> list[pd.DataFrame]:
-        from joblib import delayed
-
-        slices = even_slices(len(G), self._n_slices(len(G)))
+        slices = even_slices(len(G), self.n_slices(len(G)))
         if self._executor is None:  # dask
             return self._parallel([delayed(self.fn)(*self.args, G[s]) for s in slices])
         # The pool is shared with every other local evaluator of the process (a run's search
@@ -147,12 +145,13 @@ class Evaluator:
             self._executor = None
             raise
 
-    def _n_slices(self, n: int) -> int:
+    def n_slices(self, n: int) -> int:
+        """How many slices (worker tasks) a batch of ``n`` designs is cut into."""
         return max(1, min(self.backend.n_slices(self.workers) * self.slices_per_worker, n // self.min_slice))
 
     def __call__(self, G: np.ndarray) -> pd.DataFrame:
         G = np.ascontiguousarray(G, dtype=np.int64)
-        if not self._remote or (self.backend.name == "local" and self._n_slices(len(G)) <= 1):
+        if not self._remote or (self.backend.name == "local" and self.n_slices(len(G)) <= 1):
             return _checked(self.fn(*self.args, G), len(G))
         opened_here = self._parallel is None and self._executor is None
         attempt = 0
@@ -194,9 +193,6 @@ def _local_executor(workers: int):
     """joblib's reusable loky process pool with ``workers`` processes. Its futures wake the
     caller as soon as a slice is done, where ``joblib.Parallel`` polls every 10 ms: a
     single-objective run dispatches a few small verification batches every generation."""
-    from joblib import cpu_count
-    from joblib.externals.loky import get_reusable_executor
-
     threads = str(max(cpu_count() // workers, 1))
     env = {var: os.environ.get(var, threads) for var in _THREAD_VARS}
     return get_reusable_executor(max_workers=workers, env=env, timeout=300)

@@ -15,9 +15,10 @@ With one objective and a ``verify`` evaluator (the exact cycle model behind an a
 search), designs that would become the best are re-scored with it first, so the search
 cannot settle on a design the fast fidelity over-rates, and the last
 ``Settings.polish_fraction`` of the run polishes the best verified design (its neighbours
-only, the best of them verified whatever the bar). The stall counter, restart,
-verification and polish counts (``State.extra``) and the verified flags
-(``State.verified``) and search-fidelity values (``State.search_values``) are checkpointed.
+only, the best of them verified whatever the bar); both live in ``engine/verification.py``.
+The stall counter, restart, verification and polish counts (``State.counters``), the
+verified flags (``State.verified``) and search-fidelity values (``State.search_values``)
+are checkpointed.
 """
 
 from __future__ import annotations
@@ -30,17 +31,21 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import nsga
-from evo_pimsyn.engine.archive import Archive, hv_reference, hypervolume, normalized_gain
+from evo_pimsyn.engine.archive import Archive, hv_reference, normalized_hypervolume
 from evo_pimsyn.engine.evaluation import Scores, score
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from evo_pimsyn.engine.problem import Problem
+from evo_pimsyn.engine.verification import archivable, polish_children, verify_best, verify_top, verifying
 from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 ALGORITHMS = ("nsga2", "nsga3")
 WALL_COLUMNS = ("generation_wall_s", "wall_time_s")
+# The loop's one timer (State.elapsed_s, the wall columns, the time budget), read at call
+# time: tests put a fake clock here instead of sleeping and measuring.
+clock = time.perf_counter
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     objectives: tuple[Objective, ...]
     power_w: float
@@ -68,7 +73,7 @@ class Settings:
     restart_elite: float = 0.5
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
     # fidelity): at most this many designs per generation that would beat the best
-    # verified one are re-scored with it before selection (see _verify_best).
+    # verified one are re-scored with it before selection (see verification.verify_best).
     verify_limit: int = 8
     # Single objective with a ``verify`` evaluator: the last ``polish_fraction`` of the run
     # (of its generations or of its time budget) polishes the best verified design. Every
@@ -120,7 +125,53 @@ class Stop:
         return self.time_budget_s is not None and state.elapsed_s >= (1.0 - fraction) * self.time_budget_s
 
 
-@dataclass
+@dataclass(frozen=True)
+class Counters:
+    """The loop's bookkeeping from one generation to the next (checkpointed)."""
+
+    # generations since the population's hypervolume last grew by more than
+    # Settings.restart_min_gain, and that hypervolume (None: the next generation sets it)
+    stall: int = 0
+    best_hv: float | None = None
+    restarts: int = 0
+    verified: int = 0  # rows re-scored with the verify evaluator (repeats of a design included)
+    polish_generations: int = 0
+
+    def progressed(self, hv: float, min_gain: float = 0.0) -> "Counters":
+        """After a generation whose population has hypervolume ``hv``: the stall count is 0
+        and ``hv`` the new baseline when it beats the old one by more than the fraction
+        ``min_gain``, else the count grows by one. The population's hypervolume, not the
+        archive's: after a restart the fresh population needs hundreds of generations to
+        climb back to the archive's best, and a counter on the archive would restart it
+        every ``restart_after`` generations, long before it reaches the top of its basin."""
+        if self.best_hv is None or hv > self.best_hv * (1.0 + max(min_gain, 1e-12)) + 1e-300:
+            return replace(self, best_hv=hv, stall=0)
+        return replace(self, stall=self.stall + 1)
+
+    def to_record(self) -> dict:
+        return {"stall": self.stall, "best_hv": self.best_hv, "restarts": self.restarts,
+                "verified": self.verified, "polish_generations": self.polish_generations}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Counters":
+        """From :meth:`to_record`'s dict; keys it lacks keep their defaults (a run without
+        restarts or verification wrote none of theirs). ValueError for anything else."""
+        if not isinstance(record, dict):
+            raise ValueError(f"counters must be a JSON object, got {record!r}")
+        unknown = sorted(set(record) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown counter {unknown[0]!r}")
+        best_hv = record.get("best_hv")
+        if best_hv is not None and (isinstance(best_hv, bool) or not isinstance(best_hv, (int, float))):
+            raise ValueError(f"counter 'best_hv' must be a number or null, got {best_hv!r}")
+        counts = {k: record.get(k, 0) for k in ("stall", "restarts", "verified", "polish_generations")}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"counter {key!r} must be an int >= 0, got {value!r}")
+        return cls(best_hv=None if best_hv is None else float(best_hv), **counts)
+
+
+@dataclass(kw_only=True)
 class State:
     generation: int
     population: np.ndarray  # [N, n_genes] int64
@@ -133,7 +184,7 @@ class State:
     elapsed_s: float
     hv_ref: np.ndarray | None = None
     hv_scale: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
     verified: np.ndarray | None = None  # [N] bool: population objectives come from the verify evaluator
     # [N] the search fidelity's value of the first objective (minimization form), also for
     # verified rows, whose ``objectives`` hold the verify evaluator's value
@@ -157,12 +208,12 @@ def _log_row(state: State, batch: Scores, settings: Settings, gen_wall_s: float)
             row[f"best_{obj.column}"] = float(np.nanmax(col) if obj.maximize else np.nanmin(col))
     row["archive_size"] = len(state.archive)
     if state.hv_ref is not None and len(state.archive):
-        row["hypervolume"] = hypervolume(normalized_gain(state.archive.objectives, state.hv_ref, state.hv_scale))
+        row["hypervolume"] = normalized_hypervolume(state.archive.objectives, state.hv_ref, state.hv_scale)
     else:
         row["hypervolume"] = 0.0
-    row["restarts"] = int(state.extra.get("restarts", 0))
-    row["verified"] = int(state.extra.get("verified", 0))
-    row["polish_generations"] = int(state.extra.get("polish_generations", 0))
+    row["restarts"] = state.counters.restarts
+    row["verified"] = state.counters.verified
+    row["polish_generations"] = state.counters.polish_generations
     row["fidelity"] = settings.fidelity
     row["generation_wall_s"] = round(gen_wall_s, 6)
     row["wall_time_s"] = round(state.elapsed_s, 6)
@@ -179,21 +230,22 @@ def _with_hv_reference(state: State, batch: Scores) -> None:
 def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
                rng: np.random.Generator, verify: Callable[[np.ndarray], pd.DataFrame] | None = None
                ) -> tuple[State, Scores]:
-    t0 = time.perf_counter()
+    t0 = clock()
     G = np.asarray(problem.initial(settings.population, rng), dtype=np.int64)
     batch = score(evaluate(G), settings.objectives, settings.power_w)
-    extra: dict = {}
     fast = batch.objectives[:, 0].copy()
-    F, V, flags = _verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), fast, verify,
-                               settings, extra)
+    F, V, flags, n_verified = verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), fast,
+                                          verify, settings)
     archive = Archive.empty(G.shape[1], len(settings.objectives))
-    archive.update(G, F, _archivable(V, flags, verify, settings))
-    state = State(0, G, F, V, archive, [], rng, len(G), 0.0, extra=extra, verified=flags, search_values=fast)
+    archive.update(G, F, archivable(V, flags, verify, settings))
+    state = State(generation=0, population=G, objectives=F, violation=V, archive=archive, logbook=[], rng=rng,
+                  evaluations=len(G), elapsed_s=0.0, counters=Counters(verified=n_verified), verified=flags,
+                  search_values=fast)
     _with_hv_reference(state, batch)
-    wall = time.perf_counter() - t0
+    wall = clock() - t0
     state.elapsed_s = wall
     row = _log_row(state, batch, settings, wall)
-    _track_progress(state)
+    state.counters = state.counters.progressed(_population_hv(state))
     state.logbook = [row]
     return state, batch
 
@@ -201,7 +253,7 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
 DUPLICATE_VIOLATION = 3.0  # worse than any real violation (see objectives.violation)
 
 
-def _penalize_duplicates(G: np.ndarray, F: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def penalize_duplicates(G: np.ndarray, F: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Selection copies of F and V in which every repeat of an earlier genome row ranks
     last, so that survivors are distinct whenever enough distinct rows exist (without
     this a single-objective population collapses onto copies of its best design)."""
@@ -222,65 +274,70 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
 
     ``polish`` (single objective with ``verify``, problems with ``neighbors``): the children
     are neighbours of the best verified design and the best of them by the fast fidelity
-    are verified whatever the bar (:func:`_verify_top`); no restart."""
-    t0 = time.perf_counter()
+    are verified whatever the bar (:func:`~evo_pimsyn.engine.verification.verify_top`); no restart."""
+    t0 = clock()
     rng = np.random.Generator(type(state.rng.bit_generator)())
     rng.bit_generator.state = state.rng.bit_generator.state
     G, F, V = state.population, state.objectives, state.violation
     n = len(G)
-    extra = dict(state.extra)
+    counters = state.counters
     archive = Archive(state.archive.genomes.copy(), state.archive.objectives.copy())
     evaluations = state.evaluations
     flags = state.verified if state.verified is not None else np.zeros(n, dtype=bool)
     # a checkpoint without search values (older runs): the objectives stand in for them
     fast = state.search_values if state.search_values is not None else F[:, 0].copy()
-    seed_row = _best_verified(F, V, flags) if polish and _verifying(verify, settings) \
-        and hasattr(problem, "neighbors") else None
-    if seed_row is None and settings.restart_after and int(extra.get("stall", 0)) >= settings.restart_after:
+    n_local = int(round(settings.local_fraction * n))
+    children = polish_children(problem, G, F, V, flags, n + n_local, rng) \
+        if polish and verifying(verify, settings) else None
+    polishing = children is not None
+    if not polishing and settings.restart_after and counters.stall >= settings.restart_after:
         # Restart: a fresh initial population (the archive keeps the old bests), so that
         # a converged population explores other global settings and basins again; every
         # other restart breeds half of it from the archive (Settings.restart_elite).
         G = np.asarray(problem.initial(n, rng), dtype=np.int64)
-        n_elite = int(round(settings.restart_elite * n)) if int(extra.get("restarts", 0)) % 2 == 0 else 0
-        if n_elite > 0 and len(archive.genomes) and hasattr(problem, "perturb"):
-            G[n - n_elite:] = problem.perturb(archive.genomes, G[:n_elite], rng)
+        n_elite = int(round(settings.restart_elite * n)) if counters.restarts % 2 == 0 else 0
+        if n_elite > 0 and len(archive.genomes):
+            moved = problem.perturb(archive.genomes, G[:n_elite], rng)
+            if moved is not None:
+                G[n - n_elite:] = moved
         fresh = score(evaluate(G), settings.objectives, settings.power_w)
         fast = fresh.objectives[:, 0].copy()
-        F, V, flags = _verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast, verify,
-                                   settings, extra)
-        archive.update(G, F, _archivable(V, flags, verify, settings))
+        F, V, flags, n_verified = verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast,
+                                              verify, settings)
+        archive.update(G, F, archivable(V, flags, verify, settings))
         evaluations += len(G)
-        extra["restarts"] = int(extra.get("restarts", 0)) + 1
-        extra["stall"] = 0
-        extra.pop("best_hv", None)  # the fresh population's own progress counts from here
-    n_local = int(round(settings.local_fraction * n))
-    if seed_row is not None:
-        children = np.asarray(problem.neighbors(G[seed_row][None, :], n + n_local, rng), dtype=np.int64)
-        extra["polish_generations"] = int(extra.get("polish_generations", 0)) + 1
+        # the fresh population's own progress counts from here (best_hv None)
+        counters = replace(counters, restarts=counters.restarts + 1, stall=0, best_hv=None,
+                           verified=counters.verified + n_verified)
+    if polishing:
+        counters = replace(counters, polish_generations=counters.polish_generations + 1)
     else:
         ranks, crowd = nsga.rank_and_crowding(F, V)
         pairs = -(-n // 2)
         ia = nsga.binary_tournament(ranks, crowd, pairs, rng)
         ib = nsga.binary_tournament(ranks, crowd, pairs, rng)
         children = np.asarray(problem.vary(G[ia], G[ib], rng), dtype=np.int64)[:n]
-        if n_local > 0 and hasattr(problem, "neighbors"):
-            children = np.concatenate([children, _local_batch(problem, G, F, V, n_local, rng)])
+        local = _local_batch(problem, G, F, V, n_local, rng) if n_local > 0 else None
+        if local is not None:
+            children = np.concatenate([children, local])
     batch = score(evaluate(children), settings.objectives, settings.power_w)
     allG = np.concatenate([G, children])
     allfast = np.concatenate([fast, batch.objectives[:, 0]])
     allF, allV, allflags = (np.concatenate([F, batch.objectives]), np.concatenate([V, batch.violation]),
                             np.concatenate([flags, np.zeros(len(children), dtype=bool)]))
-    if seed_row is not None:
-        allF, allV, allflags = _verify_top(allG, allF, allV, allflags, allfast, verify, settings, extra)
-    allF, allV, allflags = _verify_best(allG, allF, allV, allflags, allfast, verify, settings, extra)
-    selF, selV = _penalize_duplicates(allG, allF, allV)
+    if polishing:
+        allF, allV, allflags, n_top = verify_top(allG, allF, allV, allflags, allfast, verify, settings)
+        counters = replace(counters, verified=counters.verified + n_top)
+    allF, allV, allflags, n_verified = verify_best(allG, allF, allV, allflags, allfast, verify, settings)
+    counters = replace(counters, verified=counters.verified + n_verified)
+    selF, selV = penalize_duplicates(allG, allF, allV)
     if settings.algorithm == "nsga3":
         if ref_points is None:
             ref_points = nsga.reference_points(len(settings.objectives), settings.population)
         keep = nsga.select_nsga3(selF, selV, n, ref_points, rng)
     else:
         keep = nsga.select_nsga2(selF, selV, n)
-    archive.update(children, allF[n:], _archivable(allV[n:], allflags[n:], verify, settings))
+    archive.update(children, allF[n:], archivable(allV[n:], allflags[n:], verify, settings))
     new = replace(
         state,
         generation=state.generation + 1,
@@ -291,142 +348,36 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         logbook=list(state.logbook),
         rng=rng,
         evaluations=evaluations + len(children),
-        extra=extra,
+        counters=counters,
         verified=allflags[keep],
         search_values=allfast[keep],
     )
     _with_hv_reference(new, batch)
-    wall = time.perf_counter() - t0
+    wall = clock() - t0
     new.elapsed_s = state.elapsed_s + wall
     row = _log_row(new, batch, settings, wall)
-    _track_progress(new, settings.restart_min_gain)
+    new.counters = new.counters.progressed(_population_hv(new), settings.restart_min_gain)
     new.logbook.append(row)
     return new, batch
-
-
-def _verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray, fast: np.ndarray,
-                 verify: Callable[[np.ndarray], pd.DataFrame] | None, settings: Settings,
-                 extra: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Single objective only: re-score with ``verify`` every feasible row that is not yet
-    verified and would beat the best verified row (best first, at most
-    ``settings.verify_limit`` rows), so that the elite, the archive and the reported best
-    carry exact values and the search cannot settle on a design the fast fidelity
-    over-rates. Repeats of a row share its values. Deterministic (no random numbers).
-
-    "Would beat" compares a row's fast value ``fast`` with the weaker of the best verified
-    row's exact and fast values: where the fast fidelity under-rates a whole basin (its
-    neighbours' errors are alike), a neighbour that the fast model ranks above the best is
-    worth the exact check even when its fast value is below the best's exact one."""
-    if not _verifying(verify, settings) or len(G) == 0:
-        return F, V, flags
-    F, V, flags, group = _share_verified(G, F, V, flags)
-    done = 0
-    while done < settings.verify_limit:
-        kb = _best_verified(F, V, flags)
-        if kb is None:
-            bar = np.inf
-        else:
-            bar = max(F[kb, 0], fast[kb]) if np.isfinite(fast[kb]) else F[kb, 0]
-        cand = np.flatnonzero((V <= 0) & ~flags & (F[:, 0] < bar))
-        if not len(cand):
-            break
-        cand = cand[np.lexsort((cand, F[cand, 0]))]
-        _, lead = np.unique(group[cand], return_index=True)
-        cand = cand[np.sort(lead)][: min(4, settings.verify_limit - done)]
-        _apply_verified(G, F, V, flags, group, cand, verify, settings)
-        done += len(cand)
-    extra["verified"] = int(extra.get("verified", 0)) + done
-    return F, V, flags
-
-
-def _share_verified(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray):
-    """Copies of (F, V, flags) in which a repeated genome takes the values of a verified copy
-    if there is one; also each row's genome group."""
-    F, V, flags = F.copy(), V.copy(), flags.copy()
-    _, inverse = np.unique(G, axis=0, return_inverse=True)
-    group = inverse.reshape(-1)
-    for g in np.unique(group[flags]):
-        rows = np.flatnonzero(group == g)
-        src = rows[np.argmax(flags[rows])]
-        F[rows], V[rows], flags[rows] = F[src], V[src], True
-    return F, V, flags, group
-
-
-def _apply_verified(G, F, V, flags, group, cand, verify, settings: Settings) -> None:
-    """Score rows ``cand`` with ``verify`` and give every copy of each its exact values (in place)."""
-    memo = verify if isinstance(verify, VerifyMemo) else VerifyMemo(verify)
-    exact_f, exact_v = memo.scores(G[cand], settings.objectives, settings.power_w)
-    for k, i in enumerate(cand):
-        rows = np.flatnonzero(group == group[i])
-        F[rows], V[rows], flags[rows] = exact_f[k], exact_v[k], True
-
-
-def _best_verified(F: np.ndarray, V: np.ndarray, flags: np.ndarray) -> int | None:
-    known = np.flatnonzero((V <= 0) & flags)
-    return int(known[np.argmin(F[known, 0])]) if len(known) else None
-
-
-def _verify_top(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray, fast: np.ndarray,
-                verify: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
-                extra: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Verify the ``settings.verify_limit`` best unverified feasible rows by their fast value
-    (one per distinct genome), whatever the bar; repeats of a verified row share its values."""
-    F, V, flags, group = _share_verified(G, F, V, flags)
-    cand = np.flatnonzero((V <= 0) & ~flags)
-    cand = cand[np.lexsort((cand, fast[cand]))]
-    _, lead = np.unique(group[cand], return_index=True)
-    cand = cand[np.sort(lead)][: settings.verify_limit]
-    if len(cand):
-        _apply_verified(G, F, V, flags, group, cand, verify, settings)
-    extra["verified"] = int(extra.get("verified", 0)) + len(cand)
-    return F, V, flags
-
-
-def _verifying(verify, settings: Settings) -> bool:
-    return verify is not None and len(settings.objectives) == 1 and settings.verify_limit > 0
-
-
-def _archivable(V: np.ndarray, flags: np.ndarray, verify, settings: Settings) -> np.ndarray:
-    """Rows the archive may take: feasible ones, and while verifying only verified ones
-    (an unverified row that merely ties the best would otherwise enter with a fast-fidelity
-    value)."""
-    ok = V <= 0
-    return ok & flags if _verifying(verify, settings) else ok
-
-
-def _track_progress(state: State, min_gain: float = 0.0) -> None:
-    """Stagnation counter: generations since the population's hypervolume (normalized as the
-    archive's) last grew by more than the fraction ``min_gain`` (Settings.restart_min_gain).
-    The population's, not the archive's: after a restart the fresh population needs
-    hundreds of generations to climb back to the archive's best, and a counter on the
-    archive would restart it every ``restart_after`` generations, long before it reaches
-    the top of its basin."""
-    extra = state.extra
-    hv = _population_hv(state)
-    best = extra.get("best_hv")
-    if best is None or hv > float(best) * (1.0 + max(min_gain, 1e-12)) + 1e-300:
-        extra["best_hv"] = hv
-        extra["stall"] = 0
-    else:
-        extra["stall"] = int(extra.get("stall", 0)) + 1
 
 
 def _population_hv(state: State) -> float:
     feasible = state.violation <= 0
     if state.hv_ref is None or not feasible.any():
         return 0.0
-    return hypervolume(normalized_gain(state.objectives[feasible], state.hv_ref, state.hv_scale))
+    return normalized_hypervolume(state.objectives[feasible], state.hv_ref, state.hv_scale)
 
 
 def _local_batch(problem: Problem, G: np.ndarray, F: np.ndarray, V: np.ndarray, n: int,
-                 rng: np.random.Generator) -> np.ndarray:
+                 rng: np.random.Generator) -> np.ndarray | None:
     """``n`` neighbours of the best quarter (at least 4) of the distinct population rows,
-    best first by (constrained rank, crowding)."""
-    selF, selV = _penalize_duplicates(G, F, V)
+    best first by (constrained rank, crowding); None for a problem without neighbours."""
+    selF, selV = penalize_duplicates(G, F, V)
     ranks, crowd = nsga.rank_and_crowding(selF, selV)
     order = np.lexsort((np.arange(len(G)), -crowd, ranks))
     k = min(len(G), max(4, len(G) // 4))
-    return np.asarray(problem.neighbors(G[order[:k]], n, rng), dtype=np.int64)
+    local = problem.neighbors(G[order[:k]], n, rng)
+    return None if local is None else np.asarray(local, dtype=np.int64)
 
 
 def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings, stop: Stop, *,
@@ -448,7 +399,7 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
     ref_points = nsga.reference_points(len(settings.objectives), settings.population) \
         if settings.algorithm == "nsga3" else None
     while not stop.reached(state):
-        polish = _verifying(verify, settings) and stop.in_last(state, settings.polish_fraction)
+        polish = verifying(verify, settings) and stop.in_last(state, settings.polish_fraction)
         state, batch = step(state, problem, evaluate, settings, ref_points, verify, polish)
         if holder is not None:
             holder[:] = [state]
@@ -461,9 +412,9 @@ def _timed_callback(on_generation: Callable[[State, Scores], None], state: State
     # The time budget bounds the wall time the user waits, so the callback's checkpoint
     # and CSV writes count too (they grow with the run). The row the callback logs was
     # stamped before this, so the logged wall_time_s leaves out the last callback.
-    t0 = time.perf_counter()
+    t0 = clock()
     on_generation(state, batch)
-    state.elapsed_s += time.perf_counter() - t0
+    state.elapsed_s += clock() - t0
 
 
 def logbook_frame(logbook: Sequence[dict]) -> pd.DataFrame:

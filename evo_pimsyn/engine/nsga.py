@@ -12,43 +12,24 @@ reference points and normalization helpers only, which are pure numpy.
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
+from deap.tools.emo import associate_to_niche, find_extreme_points, find_intercepts, uniform_reference_points
 
-
-def pareto_dominates(F: np.ndarray, G: np.ndarray | None = None) -> np.ndarray:
-    """``D[i, j]``: row i of F Pareto-dominates row j of G (default F). Shape ``[n, k]``."""
-    G = F if G is None else G
-    le = (F[:, None, :] <= G[None, :, :]).all(axis=2)
-    lt = (F[:, None, :] < G[None, :, :]).any(axis=2)
-    return le & lt
-
-
-def constrained_dominates(F: np.ndarray, viol: np.ndarray) -> np.ndarray:
-    """``D[i, j]``: row i constrained-dominates row j."""
-    feas = viol <= 0
-    both = feas[:, None] & feas[None, :]
-    out = np.where(both, pareto_dominates(np.where(feas[:, None], F, 0.0)), False)
-    out |= feas[:, None] & ~feas[None, :]
-    out |= (~feas[:, None] & ~feas[None, :]) & (viol[:, None] < viol[None, :])
-    return out
+from evo_pimsyn.engine.front import pareto_ranks
 
 
 def nondominated_ranks(F: np.ndarray, viol: np.ndarray) -> np.ndarray:
-    """Front index (0 = best) of every row under constrained domination."""
-    n = len(F)
-    ranks = np.full(n, -1, dtype=np.int64)
-    if n == 0:
-        return ranks
-    D = constrained_dominates(F, viol)
-    counts = D.sum(axis=0)
-    remaining = np.ones(n, dtype=bool)
-    rank = 0
-    while remaining.any():
-        front = remaining & (counts == 0)
-        ranks[front] = rank
-        remaining &= ~front
-        counts = counts - D[front].sum(axis=0)
-        rank += 1
+    """Front index (0 = best) of every row under constrained domination: the feasible rows'
+    Pareto ranks (:func:`~evo_pimsyn.engine.front.pareto_ranks`), then one front per
+    distinct violation of the infeasible rows, smallest first."""
+    feas = viol <= 0
+    ranks = np.empty(len(F), dtype=np.int64)
+    ranks[feas] = pareto_ranks(F[feas])
+    offset = int(ranks[feas].max()) + 1 if feas.any() else 0
+    _, level = np.unique(viol[~feas], return_inverse=True)
+    ranks[~feas] = offset + level.reshape(-1)
     return ranks
 
 
@@ -116,10 +97,6 @@ def select_nsga2(F: np.ndarray, viol: np.ndarray, k: int) -> np.ndarray:
 def reference_points(n_objectives: int, population: int) -> np.ndarray:
     """Das-Dennis points on the unit simplex; the largest division count with at most
     ``population`` points (at least 1 division)."""
-    from math import comb
-
-    from deap.tools.emo import uniform_reference_points
-
     p = 1
     while comb(n_objectives + p, n_objectives - 1) <= population:
         p += 1
@@ -133,8 +110,6 @@ def select_nsga3(F: np.ndarray, viol: np.ndarray, k: int, ref_points: np.ndarray
     Normalization and niche association follow DEAP's pure helpers; the niching draws
     come from ``rng`` (DEAP's own ``niching`` uses the global numpy RNG).
     """
-    from deap.tools.emo import associate_to_niche, find_extreme_points, find_intercepts
-
     if k >= len(F):
         return np.arange(len(F))
     chosen, last = _fill_order(F, viol, k)

@@ -28,13 +28,19 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import deap
+import joblib
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn import __version__
 from evo_pimsyn.engine.objectives import Objective, to_raw
+from fitness.errors import InputError
+from fitness.jsonio import read_json
 
 RUN_FORMAT = "evo-pimsyn-run"
 RUN_VERSION = 1
+RUN_FILE = "run.json"
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -48,20 +54,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """JSON-safe copy of ``value``: mappings with string keys, lists for tuples and arrays,
+    Python scalars for numpy ones, None for NaN and infinities (JSON has neither)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -69,16 +77,29 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def read_run(run_dir: str | Path) -> dict:
+    """The run record (``run.json``) of folder ``run_dir``; InputError (one line) when the
+    folder is not a run folder or the record is not one this version reads."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        why = "not a directory" if run_dir.exists() else "no such folder"
+        raise InputError(f"{run_dir}: not a run folder ({why})")
+    path = run_dir / RUN_FILE
+    if not path.exists():
+        raise InputError(f"{run_dir}: not a run folder (no {RUN_FILE})")
+    run = read_json(path, "an evo-pimsyn run record")
+    if not isinstance(run, dict) or run.get("format") != RUN_FORMAT:
+        raise InputError(f"{path}: not an evo-pimsyn run record")
+    if run.get("version") != RUN_VERSION:
+        raise InputError(f"{path}: run record version {run.get('version')!r}, this version reads {RUN_VERSION}")
+    return run
+
+
 def canonical_hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(_jsonable(data), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(jsonable(data), sort_keys=True).encode()).hexdigest()
 
 
 def versions() -> dict[str, str]:
-    import deap
-    import joblib
-
-    from evo_pimsyn import __version__
-
     return {
         "evo_pimsyn": __version__,
         "python": platform.python_version(),
@@ -186,4 +207,4 @@ def write_pimcomp(path: str | Path, arch: Mapping[str, Any]) -> None:
 
 
 def write_best(path: str | Path, arch: Mapping[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(_jsonable(arch), indent=4) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(arch), indent=4) + "\n")

@@ -2,6 +2,10 @@
 
 :class:`Problem` is the narrow interface the loop needs. :class:`PimProblem` adapts the
 ``genomes`` package (layout, init, operators, repair, codec) and ``fitness.evaluate``.
+
+Both load numba (0.3-0.5 s) and are imported inside PimProblem's methods: the engine
+core (loop, checkpoints, the toy problem) and ``analysis.load_run`` import this module
+for :class:`Problem` and never need them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine.outputs import flatten_records
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.fixes import NONE
 
@@ -21,30 +26,73 @@ LNS_SHARE = (0.2, 0.5)
 
 
 class Problem(Protocol):
+    """What the engine searches: genomes are int64 rows of ``n_genes`` genes.
+
+    ``initial``, ``vary`` and ``scorer`` (and the two attributes) are required. The other
+    members are optional capabilities; a problem that subclasses :class:`Problem` inherits
+    the defaults below, and each default's docstring says what the engine then does.
+    """
+
     n_genes: int
     gene_names: tuple[str, ...]
+    # The fidelity that re-scores a single-objective run's would-be bests when the run
+    # searches with another one (engine/verification.py). None (default): no verification
+    # and no polish phase.
+    verify_fidelity: str | None = None
 
-    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` legal genomes drawn with ``rng``, ``[n, n_genes]``."""
+        ...
 
     def vary(self, A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Children of the parent pairs (A[k], B[k]): both children of every pair,
         ``[2 * len(A), n_genes]``, first children then second children."""
         ...
 
-    def scorer(self, fidelity: str) -> tuple[Callable[..., pd.DataFrame], tuple[Any, ...]]: ...
+    def scorer(self, fidelity: str) -> tuple[Callable[..., pd.DataFrame], tuple[Any, ...]]:
+        """``(fn, args)``: ``fn(*args, G)`` scores genomes ``G`` at ``fidelity`` into the
+        evaluator's table; ``fn`` is module-level (workers receive it by reference)."""
+        ...
+
+    def neighbors(self, E: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        """``n`` local variations of the elite genomes ``E`` (best first): every
+        generation's local-search batch and the polish phase's children. Default None:
+        no local-search batch, and polish generations are ordinary ones."""
+        return None
+
+    def perturb(self, E: np.ndarray, sources: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """Large-neighbourhood moves of the archive genomes ``E``, one per row of
+        ``sources`` (fresh genomes), for every other restart. Default None: every restart
+        is wholly fresh."""
+        return None
+
+    def min_slice(self, fidelity: str) -> int:
+        """Fewest designs worth a worker task at ``fidelity`` (``Evaluator.min_slice``).
+        Default 1: every design is."""
+        return 1
+
+    def design_table(self, G: np.ndarray) -> pd.DataFrame:
+        """The design variables of genomes ``G``, one row each (pareto.csv columns).
+        Default: no columns."""
+        return pd.DataFrame(index=pd.RangeIndex(len(G)))
+
+    def architecture(self, g: np.ndarray) -> dict | None:
+        """One genome in PIMSYN's output format (``best.json``, ``pimcomp.json``).
+        Default None: neither file is written."""
+        return None
 
 
 def score_designs(network, hardware, layout, fidelity: str, power_check: str, fixes: frozenset,
                   G: np.ndarray) -> pd.DataFrame:
     """Worker task: decode a genome slice and score it with the vectorized model."""
-    from fitness.evaluate import evaluate
+    from fitness.evaluate import evaluate  # numba: see the module docstring
     from genomes.codec import decode
 
     return evaluate(network, hardware, decode(layout, G), fidelity=fidelity, power_check=power_check, fixes=fixes)
 
 
-@dataclass
-class PimProblem:
+@dataclass(kw_only=True)
+class PimProblem(Problem):
     network: Any
     hardware: Any
     power_w: float
@@ -57,7 +105,7 @@ class PimProblem:
     verify_fidelity: str = field(default="cycle", init=False)
 
     def __post_init__(self) -> None:
-        from genomes.layout import GenomeLayout
+        from genomes.layout import GenomeLayout  # numba: see the module docstring
 
         self.layout = GenomeLayout.build(
             self.network, self.hardware, self.power_w,
@@ -73,13 +121,13 @@ class PimProblem:
         return tuple(str(n) for n in self.layout.gene_names)
 
     def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        from genomes.init import initial_population
+        from genomes.init import initial_population  # numba: see the module docstring
         from genomes.repair import repair
 
         return repair(self.layout, np.asarray(initial_population(self.layout, n, rng), dtype=np.int64), rng)
 
     def vary(self, A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from genomes.operators import crossover, mutate
+        from genomes.operators import crossover, mutate  # numba: see the module docstring
         from genomes.repair import repair
 
         children = crossover(self.layout, A, B, rng)
@@ -94,7 +142,7 @@ class PimProblem:
         in pairs and mutated with the global reset limited to the ratio, so that the
         crossbar size, cell and DAC resolution stay: a batched hill-climb of ratio, dup,
         macro counts and sharing around the best designs."""
-        from genomes.layout import DAC_RES, RRAM_RES, XBAR
+        from genomes.layout import DAC_RES, RRAM_RES, XBAR  # numba: see the module docstring
         from genomes.operators import crossover, mutate
         from genomes.repair import repair
 
@@ -120,7 +168,7 @@ class PimProblem:
         Single-move neighbours cannot leave a converged per-layer allocation, and a fresh
         start rarely finds a basin as good as the best one's global setting; redrawing a
         block of layers at that setting lands in nearby basins instead."""
-        from genomes.repair import repair
+        from genomes.repair import repair  # numba: see the module docstring
 
         E = np.asarray(E, dtype=np.int64)
         sources = np.asarray(sources, dtype=np.int64)
@@ -144,19 +192,17 @@ class PimProblem:
         return 256 if fidelity == "analytic" else 1
 
     def decode(self, G: np.ndarray):
-        from genomes.codec import decode
+        from genomes.codec import decode  # numba: see the module docstring
 
         return decode(self.layout, np.asarray(G, dtype=np.int64))
 
     def design_table(self, G: np.ndarray) -> pd.DataFrame:
         """Every design variable, one column per scalar (``dup_<j>``, ``macro_num_<i>``, ...)."""
-        from evo_pimsyn.engine.outputs import flatten_records
-
         return flatten_records(self.decode(G).to_records())
 
     def architecture(self, g: np.ndarray) -> dict:
         """PIMSYN's output-file format for one genome (``fitness.evaluate.architecture``)."""
-        from fitness.evaluate import architecture
+        from fitness.evaluate import architecture  # numba: see the module docstring
 
         return architecture(self.network, self.hardware, self.decode(np.asarray(g, dtype=np.int64)[None, :]),
                             power_check=self.power_check, fixes=self.fixes)

@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 
 def _fmt_s(seconds: float) -> str:
@@ -28,8 +29,6 @@ class Progress:
         self._last = (time.perf_counter(), None)
         if quiet:
             return
-        from tqdm import tqdm
-
         self._bar = tqdm(total=generations, initial=start_generation, unit="gen", file=sys.stderr,
                          dynamic_ncols=True, desc="generation", leave=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import re
 import signal
@@ -48,7 +47,7 @@ SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorith
 
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunOptions:
     model: str
     power_w: float
@@ -198,27 +197,12 @@ def _make_run_folder(run_dir: Path, run: dict) -> None:
         raise InputError(f"cannot create the run folder {run_dir}: {exc.strerror or exc}") from None
 
 
-def read_run(run_dir: Path) -> dict:
-    path = run_dir / "run.json"
-    try:
-        run = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{run_dir}: not a run folder (no run.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(run, dict) or run.get("format") != outputs.RUN_FORMAT:
-        raise InputError(f"{path}: not an evo-pimsyn run record")
-    if run.get("version") != outputs.RUN_VERSION:
-        raise InputError(f"{path}: run record version {run.get('version')!r}, this version reads {outputs.RUN_VERSION}")
-    return run
-
-
 def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s: float | None = None,
            workers: int | None = None, quiet: bool = False, model: str | None = None,
            config: str | None = None, backend: str = "local", scheduler: str | None = None,
            power_check: str | None = None, fixes: Any = None) -> int:
     run_dir = Path(run_dir)
-    run = read_run(run_dir)
+    run = outputs.read_run(run_dir)
     model_settings = run_model_settings(run)
     # a power check / set of fixes given on the command line must be the run's: the archive
     # and checkpoints were scored under the run's model
@@ -274,8 +258,9 @@ def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> N
 def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *, workers: int, quiet: bool) -> int:
     objectives = parse_objectives(run["objectives"])
     # runs recorded before the polish phase existed resume without it
-    settings = loop.Settings(objectives, float(run["power_w"]), int(run["population"]), run["algorithm"],
-                             run["fidelity"], polish_fraction=float(run.get("polish_fraction", 0.0)))
+    settings = loop.Settings(objectives=objectives, power_w=float(run["power_w"]), population=int(run["population"]),
+                             algorithm=run["algorithm"], fidelity=run["fidelity"],
+                             polish_fraction=float(run.get("polish_fraction", 0.0)))
     stop = loop.Stop(run["stop"].get("generations"), run["stop"].get("time_budget_s"))
     cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
     rescore_k = int(run.get("rescore_every", 0))
@@ -287,14 +272,14 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
                         start_generation=state.generation if state is not None else 0, quiet=quiet,
                         efficiency_column=eff_col)
     fn, args = setup.problem.scorer(settings.fidelity)
-    # the exact model checks the designs that would become the best (loop._verify_best)
-    verify_fidelity = getattr(setup.problem, "verify_fidelity", None)
+    # the exact model checks the designs that would become the best (engine/verification.py)
+    verify_fidelity = setup.problem.verify_fidelity
     verifier = None
     if verify_fidelity is not None and verify_fidelity != settings.fidelity:
         # on the run's workers: a generation verifies a few designs at milliseconds each,
         # about as long as its whole fast-fidelity batch, which runs in-process when small
         verifier = Evaluator(*setup.problem.scorer(verify_fidelity), workers=workers,
-                             min_slice=_min_slice(setup.problem, verify_fidelity))
+                             min_slice=setup.problem.min_slice(verify_fidelity))
     holder: list = []
 
     def save(st: loop.State) -> None:
@@ -316,7 +301,7 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
 
     try:
         with _sigterm_as_interrupt(), Evaluator(fn, args, workers=workers,
-                                                min_slice=_min_slice(setup.problem, settings.fidelity)) as evaluate, \
+                                                min_slice=setup.problem.min_slice(settings.fidelity)) as evaluate, \
                 verifier if verifier is not None else contextlib.nullcontext():
             if state is not None:
                 outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(state.logbook))
@@ -390,12 +375,6 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-def _min_slice(problem, fidelity: str) -> int:
-    """Fewest designs worth a worker task for this problem and fidelity (default 1)."""
-    fn = getattr(problem, "min_slice", None)
-    return int(fn(fidelity)) if fn is not None else 1
 
 
 def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers: int) -> pd.DataFrame:

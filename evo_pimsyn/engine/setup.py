@@ -17,14 +17,17 @@ import numpy as np
 import pandas as pd
 
 from evo_pimsyn.engine import outputs
+from evo_pimsyn.engine.problem import PimProblem, Problem
+from evo_pimsyn.engine.toy import ToyProblem
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.errors import InputError
 from fitness.fixes import NONE, fixes_label, parse_fixes
+from fitness.hardware import default_config_path, load_hardware
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Setup:
-    problem: Any
+    problem: Problem
     identity: dict  # model, model_name, model_hash, hardware_config, hardware_hash
     network: Any = None
     hardware: Any = None
@@ -32,14 +35,10 @@ class Setup:
     model: dict = field(default_factory=dict)  # how designs are scored: power check and fixes (pareto.csv columns)
 
     def design_table(self, G: np.ndarray) -> pd.DataFrame:
-        if hasattr(self.problem, "design_table"):
-            return self.problem.design_table(G)
-        return pd.DataFrame(index=pd.RangeIndex(len(G)))
+        return self.problem.design_table(G)
 
     def architecture(self, g: np.ndarray) -> dict | None:
-        if hasattr(self.problem, "architecture"):
-            return self.problem.architecture(g)
-        return None
+        return self.problem.architecture(g)
 
 
 def model_spec(spec: str) -> str:
@@ -53,7 +52,7 @@ def model_name(spec: str) -> str:
 
 def load_network(spec: str):
     """``zoo:NAME``, an ``.onnx`` file or a network ``.json`` (``evo_pimsyn.models``)."""
-    from evo_pimsyn.models import load_model
+    from evo_pimsyn.models import load_model  # onnx (1.1 s): toy runs and resume checks of them load no model
 
     return load_model(spec)
 
@@ -65,13 +64,10 @@ def network_hash(network) -> str:
 
 def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
                 power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
-    from evo_pimsyn.engine.problem import PimProblem
-    from fitness.hardware import default_config_path, load_hardware
-
     network = load_network(model)
     hardware = load_hardware(config)
-    problem = PimProblem(network, hardware, float(power_w), macro_setting=macro_setting, macro_reuse=macro_reuse,
-                         power_check=power_check, fixes=fixes)
+    problem = PimProblem(network=network, hardware=hardware, power_w=float(power_w), macro_setting=macro_setting,
+                         macro_reuse=macro_reuse, power_check=power_check, fixes=fixes)
     hw = hardware.to_dict()
     identity = {
         "model": model_spec(model),
@@ -80,21 +76,19 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
         "hardware_config": str(Path(config).expanduser().resolve()) if config else str(default_config_path()),
         "hardware_hash": outputs.canonical_hash(hw),
     }
-    return Setup(problem, identity, network, hardware, {"network": network.to_dict(), "hardware": hw},
-                 model_columns(power_check, fixes))
+    return Setup(problem=problem, identity=identity, network=network, hardware=hardware,
+                 records={"network": network.to_dict(), "hardware": hw}, model=model_columns(power_check, fixes))
 
 
 def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
                 power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
     # the toy problem has a budget of its own and no hardware model: both are ignored
-    from evo_pimsyn.engine.toy import ToyProblem
-
     # model "toy" or "toy:DELAY_S" (seconds slept per evaluated batch)
     delay = float(model.split(":", 1)[1]) if ":" in model else 0.0
     problem = ToyProblem(power_w=float(power_w), delay_s=delay)
     identity = {"model": model, "model_name": "toy", "model_hash": outputs.canonical_hash(asdict(problem)),
                 "hardware_config": None, "hardware_hash": "none"}
-    return Setup(problem, identity, model=model_columns(power_check, fixes))
+    return Setup(problem=problem, identity=identity, model=model_columns(power_check, fixes))
 
 
 # what runs recorded before these settings existed were made with

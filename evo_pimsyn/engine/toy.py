@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from evo_pimsyn.engine.problem import Problem
+
 
 def score_toy(high: int, power_w: float, delay_s: float, G: np.ndarray) -> pd.DataFrame:
     if delay_s > 0:  # stands in for a slow evaluator (kill/resume tests)
@@ -42,7 +44,7 @@ def score_toy(high: int, power_w: float, delay_s: float, G: np.ndarray) -> pd.Da
 
 
 @dataclass
-class ToyProblem:
+class ToyProblem(Problem):
     n_genes: int = 6
     high: int = 64
     power_w: float = 49.0

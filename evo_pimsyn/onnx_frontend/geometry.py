@@ -24,7 +24,7 @@ def attributes(node: onnx.NodeProto) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Window:
     kernel: tuple[int, ...]
     strides: tuple[int, ...]
@@ -81,4 +81,5 @@ def window(node: onnx.NodeProto, attrs: dict[str, Any], size: Sequence[int], ker
         begin, end = pads[:n], pads[n:]
     else:
         raise InputError(f"{where}: unknown auto_pad {auto_pad!r}")
-    return Window(kernel, strides, dilations, tuple(begin), tuple(end), bool(attrs.get("ceil_mode", 0)))
+    return Window(kernel=kernel, strides=strides, dilations=dilations, begin=tuple(begin), end=tuple(end),
+                  ceil_mode=bool(attrs.get("ceil_mode", 0)))

@@ -43,7 +43,7 @@ ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Pow"}
 SHAPE_OPS = frozenset({"Shape", "Size"})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PreparedGraph:
     source: str
     nodes: list[onnx.NodeProto]
@@ -106,7 +106,8 @@ def prepare(model: onnx.ModelProto, source: str) -> PreparedGraph:
     data_inputs = [(name, _fixed_input_shape(declared[name], source)) for name in data_names]
     values = _small_values(inits)
     skeleton = _skeleton(model, nodes, opset, data_inputs, declared, inits, values)
-    return PreparedGraph(source, nodes, opset, skeleton, data_inputs, static, values)
+    return PreparedGraph(source=source, nodes=nodes, opset=opset, skeleton=skeleton, data_inputs=data_inputs,
+                         static=static, values=values)
 
 
 def _check_strings(model: onnx.ModelProto, source: str) -> None:
@@ -121,7 +122,7 @@ def _check_strings(model: onnx.ModelProto, source: str) -> None:
 
 def _inline_functions(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     # The dynamo exporter of torch 2.1-2.4 wraps each module in a model-local function.
-    try:
+    try:  # onnx.inliner exists from onnx 1.16 on
         from onnx import inliner
     except ImportError:  # onnx < 1.16
         raise InputError(f"{source}: the model uses local functions; inlining them needs onnx >= 1.16") from None

@@ -227,22 +227,27 @@ def _conv(g: PreparedGraph, i: int) -> dict:
     groups = int(attrs.get("group", 1))
     if groups <= 0 or x[1] % groups or w[1] * groups != x[1]:
         raise InputError(f"{where}: input has {x[1]} channels but weight {list(w)} with group={groups} expects {w[1] * groups}")
-    win = window(node, attrs, padded[2:], attrs.get("kernel_shape") or w[2:], where)
-    n = len(win.kernel)
-    begin = [b + (pad_extra[a] if pad_extra else 0) for a, b in enumerate(win.begin)]
-    end = [e + (pad_extra[a + n] if pad_extra else 0) for a, e in enumerate(win.end)]
     return dict(
         kind="conv",
         in_channels=x[1],
         out_channels=w[0],
         in_hw=_hw(x),
         out_hw=_hw(y),
-        kernel=_pair(win.kernel, 1),
-        stride=_pair(win.strides, 1),
-        pads=_pads(begin, end),
-        dilation=_pair(win.dilations, 1),
+        **_window_fields(node, attrs, padded, attrs.get("kernel_shape") or w[2:], pad_extra, where),
         groups=groups,
     )
+
+
+def _window_fields(node, attrs: dict, padded: tuple[int, ...], kernel_shape, pad_extra: list[int] | None,
+                   where: str) -> dict:
+    """kernel, stride, pads and dilation of a conv or pool over the ``padded`` input, with
+    the pads of a Pad node folded into it (``pad_extra``) added to its own."""
+    win = window(node, attrs, padded[2:], kernel_shape, where)
+    n = len(win.kernel)
+    begin = [b + (pad_extra[a] if pad_extra else 0) for a, b in enumerate(win.begin)]
+    end = [e + (pad_extra[a + n] if pad_extra else 0) for a, e in enumerate(win.end)]
+    return dict(kernel=_pair(win.kernel, 1), stride=_pair(win.strides, 1), pads=_pads(begin, end),
+                dilation=_pair(win.dilations, 1))
 
 
 def _pads(begin: list[int], end: list[int]) -> tuple[int, int, int, int]:
@@ -311,20 +316,13 @@ def _pool(g: PreparedGraph, i: int) -> dict:
     _spatial_rank_check(g, i, x)
     padded = _shape(g, node.input[0], i, "input")
     y = _shape(g, node.output[0], i, "output")
-    win = window(node, attrs, padded[2:], attrs["kernel_shape"], where)
-    n = len(win.kernel)
-    begin = [b + (pad_extra[a] if pad_extra else 0) for a, b in enumerate(win.begin)]
-    end = [e + (pad_extra[a + n] if pad_extra else 0) for a, e in enumerate(win.end)]
     return dict(
         kind="pool",
         in_channels=x[1],
         out_channels=x[1],
         in_hw=_hw(x),
         out_hw=_hw(y),
-        kernel=_pair(win.kernel, 1),
-        stride=_pair(win.strides, 1),
-        pads=_pads(begin, end),
-        dilation=_pair(win.dilations, 1),
+        **_window_fields(node, attrs, padded, attrs["kernel_shape"], pad_extra, where),
         pool_method=method,
     )
 

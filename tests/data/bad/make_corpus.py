@@ -27,7 +27,7 @@ from tests.onnx_builders import G, small_resnet  # noqa: E402
 FLOAT = TensorProto.FLOAT
 
 
-def _good() -> onnx.ModelProto:
+def good_model() -> onnx.ModelProto:
     g = G(opset=17)
     small_resnet(g)
     return g.model()
@@ -43,7 +43,7 @@ def _conv_model(x_dims, w_dims, *, weight: bool = True) -> onnx.ModelProto:
 
 
 def onnx_corpus() -> dict[str, bytes]:
-    good = _good().SerializeToString()
+    good = good_model().SerializeToString()
     out = {
         "empty.onnx": b"",
         "text.onnx": b"this is not an onnx model\n",
