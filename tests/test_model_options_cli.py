@@ -11,6 +11,8 @@ import pytest
 from evo_pimsyn.cli import main
 from tests import engine_helpers as h
 
+pytestmark = pytest.mark.e2e
+
 MODEL = "zoo:alexnet"
 
 
