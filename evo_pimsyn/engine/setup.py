@@ -42,13 +42,21 @@ class Setup:
         return None
 
 
+# model specs that name a network shipped with the package, kept as given in run.json
+_NAMED_MODELS = ("zoo:", "pimsyn:")
+
+
 def model_spec(spec: str) -> str:
-    """``zoo:NAME`` as given; a file path made absolute, so that resume finds it again."""
-    return spec if spec.startswith("zoo:") else str(Path(spec).expanduser().resolve())
+    """``zoo:NAME`` / ``pimsyn:NAME`` as given; a file path made absolute, so that resume
+    finds it again."""
+    return spec if spec.startswith(_NAMED_MODELS) else str(Path(spec).expanduser().resolve())
 
 
 def model_name(spec: str) -> str:
-    return spec[4:] if spec.startswith("zoo:") else Path(spec).stem
+    for prefix in _NAMED_MODELS:
+        if spec.startswith(prefix):
+            return spec[len(prefix):]
+    return Path(spec).stem
 
 
 def load_network(spec: str):
