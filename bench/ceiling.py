@@ -83,14 +83,14 @@ def climb(run_dir: Path, args) -> dict:
 
     from evo_pimsyn.engine.evaluation import Evaluator
     from evo_pimsyn.engine.session import read_run
-    from evo_pimsyn.engine.setup import prepare, run_model_settings
+    from evo_pimsyn.engine.setup import prepare, run_model_settings, run_search_space
 
     run = read_run(run_dir)
     if list(run["objectives"]) != ["efficiency"] or run["problem"] != "pim":
         raise SystemExit(f"{run_dir}: not a single-objective (efficiency) accelerator run")
     power_w = float(run["power_w"])
     problem = prepare(run["problem"], run["model"], run.get("hardware_config"), power_w, run["macro_setting"],
-                      run["macro_reuse"], *run_model_settings(run)).problem
+                      run["macro_reuse"], *run_model_settings(run), **run_search_space(run)).problem
     front = pd.read_csv(run_dir / "pareto.csv")
     front = front[front["feasible"].astype(bool)].sort_values("efficiency_gops_w", ascending=False)
     if front.empty:

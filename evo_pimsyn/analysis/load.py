@@ -199,7 +199,7 @@ def _checkpoint_front(path: Path, run: dict, objectives) -> tuple[pd.DataFrame, 
 
 def _problem(run: dict, path: Path):
     from evo_pimsyn.engine.problem import PimProblem
-    from evo_pimsyn.engine.setup import run_model_settings
+    from evo_pimsyn.engine.setup import run_model_settings, run_search_space
     from fitness.hardware import hardware_from_dict
     from fitness.network import Network
 
@@ -207,7 +207,8 @@ def _problem(run: dict, path: Path):
     return PimProblem(Network.from_dict(run["network"], source=f"{path}/run.json"),
                       hardware_from_dict(run["hardware"], source=f"{path}/run.json"), float(run["power_w"]),
                       macro_setting=run.get("macro_setting", "specified"),
-                      macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes)
+                      macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes,
+                      **run_search_space(run))
 
 
 def objective_by_name(run: RunData, name: str | None) -> Objective:

@@ -72,14 +72,15 @@ def network_hash(network) -> str:
 
 
 def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
-                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
+                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
+                dup: str = "searched") -> Setup:
     from evo_pimsyn.engine.problem import PimProblem
     from fitness.hardware import default_config_path, load_hardware
 
     network = load_network(model)
     hardware = load_hardware(config)
     problem = PimProblem(network, hardware, float(power_w), macro_setting=macro_setting, macro_reuse=macro_reuse,
-                         power_check=power_check, fixes=fixes)
+                         power_check=power_check, fixes=fixes, pins=pins, dup=dup)
     hw = hardware.to_dict()
     identity = {
         "model": model_spec(model),
@@ -93,8 +94,10 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
 
 
 def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
-                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
-    # the toy problem has a budget of its own and no hardware model: both are ignored
+                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
+                dup: str = "searched") -> Setup:
+    # the toy problem has a budget of its own and no hardware model: both are ignored, and
+    # so are the pins and dup mode (it has no such genes; run.json still records them)
     from evo_pimsyn.engine.toy import ToyProblem
 
     # model "toy" or "toy:DELAY_S" (seconds slept per evaluated batch)
@@ -115,6 +118,12 @@ def run_model_settings(run: dict) -> tuple[str, frozenset]:
             parse_fixes(run.get("fixes", LEGACY_MODEL["fixes"])))
 
 
+def run_search_space(run: dict) -> dict:
+    """The ``pins`` and ``dup`` keywords of :func:`prepare` that a run.json records (none
+    and ``searched`` for runs made before they existed)."""
+    return {"pins": dict(run.get("pins") or {}), "dup": run.get("dup", "searched")}
+
+
 def model_columns(power_check: str, fixes: frozenset) -> dict:
     return {"power_check": power_check, "fixes": fixes_label(fixes)}
 
@@ -123,7 +132,9 @@ PREPARERS: dict[str, Callable[..., Setup]] = {"pim": prepare_pim, "toy": prepare
 
 
 def prepare(problem: str, model, config, power_w, macro_setting, macro_reuse,
-            power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
+            power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
+            dup: str = "searched") -> Setup:
     if problem not in PREPARERS:
         raise InputError(f"run.json: unknown problem kind {problem!r}")
-    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse, power_check, fixes)
+    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse, power_check, fixes,
+                              pins=pins, dup=dup)
