@@ -37,8 +37,13 @@ def build(study_dir: str | Path, frame: pd.DataFrame) -> Path:
     comparisons = _comparisons(record)
     if comparisons:
         table = ablation_table(frame, comparisons, labels)
+        check = record["spec"].get("base", {}).get("power_check", "strict")
         parts.append("<h2>Ablations: the full space's gain over the reduced one</h2>"
-                     "<p>Measured: mean over seeds of the baseline (every option at its first value) divided by the "
+                     f"<p>Power check: {html.escape(str(check))} ("
+                     + ("a design whose peak power exceeds the budget is infeasible; PIMSYN's own verdict, which its "
+                        "paper's figures rest on, is --power-check pimsyn" if check == "strict" else
+                        "PIMSYN's verdict, as behind its paper's figures")
+                     + "). Measured: mean over seeds of the baseline (every option at its first value) divided by the "
                      "mean over seeds of the reduced space, minus one, per network; <i>measured mean</i> averages "
                      "the networks where both sides have a feasible design. Efficiency is the best cycle-scored "
                      "efficiency; throughput is that of the best-efficiency design. Paper: PIMSYN (DATE'24, "

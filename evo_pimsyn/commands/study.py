@@ -18,10 +18,9 @@ DEFINING = ("preset", "name", "models", "powers", "seeds", "vary", "vary_mode", 
 
 def add_parser(subparsers) -> None:
     from evo_pimsyn.study.presets import PRESETS
-    from evo_pimsyn.study.spec import VARY_MODES, vary_options
+    from evo_pimsyn.study.spec import VARY_MODES, vary_option_text
 
-    options = ", ".join(o.replace("_", "-") if "_" not in o or o in ("macro_setting", "macro_reuse", "power_check")
-                        else o for o in vary_options())
+    options = vary_option_text()
     p = subparsers.add_parser(
         "study", help="run a grid of runs (models x powers x seeds x varied options) and compare them",
         description="Run every cell of a grid as an ordinary run folder under studies/NAME/runs/, over --workers "

@@ -132,12 +132,17 @@ def vary_options() -> tuple[str, ...]:
     return tuple(_vary_parsers()) + GLOBAL_NAMES
 
 
+def vary_option_text() -> str:
+    """The OPTIONs as the command line spells them (run options with dashes, genes as named)."""
+    return ", ".join(o if o in GLOBAL_NAMES else o.replace("_", "-") for o in vary_options())
+
+
 def axis_name(option: str) -> str:
     """``macro-setting`` and ``macro_setting`` are the same axis; the canonical spelling has
     underscores (the RunOptions field, the study.csv column)."""
     name = option.strip().replace("-", "_")
     if name not in vary_options():
-        raise InputError(f"cannot vary {option!r}: --vary takes one of {', '.join(o.replace('_', '-') if o not in GLOBAL_NAMES else o for o in vary_options())}")
+        raise InputError(f"cannot vary {option!r}: --vary takes one of {vary_option_text()}")
     return name
 
 
