@@ -317,7 +317,7 @@ def _canonical_base(base: dict) -> dict:
         elif key in ("time_budget_s", "polish") and value is not None:
             value = float(value)
         default = defaults.get(key)
-        if key in defaults and key != "problem" and _same(value, default):
+        if key in defaults and _same(value, default):
             continue
         out[key] = value
     return out
