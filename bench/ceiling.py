@@ -48,7 +48,7 @@ from bench.search import PIMSYN_GOPS_W  # noqa: E402  (PIMSYN's figures; the tar
 from evo_pimsyn.engine.evaluation import Evaluator, score  # noqa: E402
 from evo_pimsyn.engine.objectives import parse_objectives  # noqa: E402
 from evo_pimsyn.engine.outputs import read_run  # noqa: E402
-from evo_pimsyn.engine.setup import prepare, run_model_settings  # noqa: E402
+from evo_pimsyn.engine.setup import prepare, run_model_settings, run_search_space  # noqa: E402
 from fitness.evaluate import _frame, evaluate_full  # noqa: E402
 from genomes import decode  # noqa: E402
 
@@ -85,7 +85,7 @@ def climb(run_dir: Path, args) -> dict:
         raise SystemExit(f"{run_dir}: not a single-objective (efficiency) accelerator run")
     power_w = float(run["power_w"])
     problem = prepare(run["problem"], run["model"], run.get("hardware_config"), power_w, run["macro_setting"],
-                      run["macro_reuse"], *run_model_settings(run)).problem
+                      run["macro_reuse"], *run_model_settings(run), **run_search_space(run)).problem
     front = pd.read_csv(run_dir / "pareto.csv")
     front = front[front["feasible"].astype(bool)].sort_values("efficiency_gops_w", ascending=False)
     if front.empty:

@@ -17,7 +17,7 @@ from evo_pimsyn.messages import use_cli_format
 from fitness.errors import InputError
 
 # Order here is the order in `--help`.
-COMMANDS = ("network", "evaluate", "sample", "run", "resume", "report", "export", "pimsyn")
+COMMANDS = ("network", "evaluate", "sample", "run", "resume", "study", "report", "export", "pimsyn")
 
 EXIT_INPUT = 2
 

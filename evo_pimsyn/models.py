@@ -1,8 +1,11 @@
-"""Resolving a MODEL argument to a network: ``zoo:NAME``, an .onnx file, or a network .json.
+"""Resolving a MODEL argument to a network: ``zoo:NAME``, ``pimsyn:NAME``, an .onnx file,
+or a network .json.
 
 Every subcommand that takes a model calls :func:`load_model`, so all of them accept the
-same three forms. JSON files are either PIMCOMP/PIMSYN network descriptions (a list of
-nodes) or our own schema (``{"layers": [...]}``, what ``evo-pimsyn network -o`` writes).
+same forms. JSON files are either PIMCOMP/PIMSYN network descriptions (a list of nodes) or
+our own schema (``{"layers": [...]}``, what ``evo-pimsyn network -o`` writes).
+``pimsyn:NAME`` is one of PIMSYN's own five network JSONs, shipped in
+``evo_pimsyn/data/pimsyn/`` (the inputs of its paper's experiments).
 """
 
 from __future__ import annotations
@@ -19,7 +22,18 @@ from fitness.network import Network
 from fitness.pimcomp import looks_like_pimcomp, network_from_pimcomp
 
 ZOO_PREFIX = "zoo:"
-MODEL_HELP = "an .onnx file, a PIMCOMP/PIMSYN or evo-pimsyn network .json, or zoo:NAME (" + ", ".join(zoo.ZOO_NAMES) + ")"
+PIMSYN_PREFIX = "pimsyn:"
+PIMSYN_DIR = Path(__file__).resolve().parent / "data" / "pimsyn"
+PIMSYN_NAMES = ("alexnet", "vgg13", "vgg16", "resnet18", "msra_A")
+MODEL_HELP = ("an .onnx file, a PIMCOMP/PIMSYN or evo-pimsyn network .json, zoo:NAME (" + ", ".join(zoo.ZOO_NAMES)
+              + ") or pimsyn:NAME (PIMSYN's own network JSONs: " + ", ".join(PIMSYN_NAMES) + ")")
+
+
+def pimsyn_network_path(name: str) -> Path:
+    """The shipped JSON of PIMSYN network ``name`` (one of :data:`PIMSYN_NAMES`)."""
+    if name not in PIMSYN_NAMES:
+        raise InputError(f"{PIMSYN_PREFIX}{name}: unknown PIMSYN network; choose from {', '.join(PIMSYN_NAMES)}")
+    return PIMSYN_DIR / f"{name}.json"
 
 
 def load_model(spec: str) -> Network:
@@ -28,6 +42,8 @@ def load_model(spec: str) -> Network:
     if spec.startswith(ZOO_PREFIX):
         name = spec[len(ZOO_PREFIX):]
         return network_from_onnx_model(zoo.build_zoo_model(name), name=name, source=spec)
+    if spec.startswith(PIMSYN_PREFIX):
+        return _load_json(pimsyn_network_path(spec[len(PIMSYN_PREFIX):]))
     path = _existing(spec)
     if _is_json(path):
         return _load_json(path)
@@ -39,6 +55,8 @@ def load_model_proto(spec: str) -> onnx.ModelProto:
     spec = str(spec)
     if spec.startswith(ZOO_PREFIX):
         return zoo.build_zoo_model(spec[len(ZOO_PREFIX):])
+    if spec.startswith(PIMSYN_PREFIX):
+        raise InputError(f"{spec}: PIMSYN's network .json has no ONNX graph; use an .onnx file or zoo:NAME")
     path = _existing(spec)
     if _is_json(path):
         raise InputError(f"{path}: a network .json has no ONNX graph; use an .onnx file or zoo:NAME")

@@ -21,6 +21,21 @@ Columns, in order (MODEL.md §2):
   setting it is derived from the macro size and rewritten by repair;
 * ``share_<i>``: sharing partner of MVM layer i, as a gene position ``p < i``, or -1.
 
+Part of the space can be fixed when the layout is built:
+
+* **pins** (``pins={"xbar_size": 128, ...}``, values in the genes' own units): a pinned
+  global gene has lower = upper bound and the ``legal`` table holds only points with the
+  pinned values, so clipping, the nearest-legal-point table, sampling and every operator
+  stay on the pin. A pinned ``macro_size`` (unified only, crossbars per macro) leaves only
+  that size on every (X, r) list;
+* **dup mode** (``dup_mode``): ``searched`` (default), ``proportional`` (PIMSYN's seed
+  rule, MODEL.md §10.2: dup_l proportional to the output pixels W_l*H_l, filling the
+  crossbar budget of the global point) or ``one`` (no duplication). Outside ``searched``
+  repair writes the mode's dup, so no genome can carry another.
+
+A pin that no legal design can have raises :class:`NoLegalDesign` naming the rule it
+breaks (crossbar capacity, ADC table, macro size).
+
 Layer names are not used in column names on purpose: names can contain any character,
 positions are stable CSV headers; :meth:`GenomeLayout.describe` maps both.
 """
@@ -50,6 +65,61 @@ N_GLOBAL = 5
 XBAR, RRAM_RES, DAC_RES, RATIO, MACRO_SIZE = range(N_GLOBAL)
 GLOBAL_NAMES = ("xbar_size", "rram_res", "dac_res", "rram_ratio", "macro_size")
 SETTINGS = ("specified", "unified")
+DUP_MODES = ("searched", "proportional", "one")
+PIN_UNITS = {"xbar_size": "rows = columns", "rram_res": "bits per cell", "dac_res": "bits",
+             "rram_ratio": "share of the power budget", "macro_size": "crossbars per macro"}
+
+
+class NoLegalDesign(InputError):
+    """The problem (network, power, config, setting, pins) has no legal design at all."""
+
+
+def parse_pins(spec) -> dict[str, int | float]:
+    """``"xbar_size=128,rram_res=2"`` (or a mapping, or None) -> ``{name: value}`` in
+    :data:`GLOBAL_NAMES` order; ``rram_ratio`` a float, the others ints. Whether a value
+    exists in the hardware config is :meth:`GenomeLayout.build`'s check."""
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return {}
+    if isinstance(spec, str):
+        items = []
+        for part in spec.split(","):
+            name, eq, value = part.partition("=")
+            if not eq or not name.strip() or not value.strip():
+                raise InputError(f"The 'pin' parameter must be NAME=VALUE[,NAME=VALUE...] with NAME from "
+                                 f"{', '.join(GLOBAL_NAMES)}. Got {spec!r} instead.")
+            items.append((name.strip(), value.strip()))
+    else:
+        try:
+            items = list(dict(spec).items())
+        except (TypeError, ValueError):
+            raise InputError(f"The 'pin' parameter must be a mapping or NAME=VALUE[,...]. Got {spec!r} instead.") from None
+    out: dict[str, int | float] = {}
+    for name, value in items:
+        if name not in GLOBAL_NAMES:
+            raise InputError(f"cannot pin {name!r}: pins are for the global genes {', '.join(GLOBAL_NAMES)}")
+        if name in out:
+            raise InputError(f"{name} is pinned twice")
+        out[name] = _pin_value(name, value)
+    return {n: out[n] for n in GLOBAL_NAMES if n in out}
+
+
+def _pin_value(name: str, value) -> int | float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InputError(f"pin {name}={value!r}: the value must be a number ({PIN_UNITS[name]})")
+    if name == "rram_ratio":
+        return number
+    if number != int(number) or number < 1:
+        raise InputError(f"pin {name}={value!r}: the value must be a positive integer ({PIN_UNITS[name]})")
+    return int(number)
+
+
+def pins_label(pins) -> str:
+    """``xbar_size=128,rram_res=2`` (empty string for no pins): the canonical text form."""
+    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in parse_pins(pins).items())
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -72,6 +142,8 @@ class GenomeLayout:
     total_power_w: float
     macro_setting: str
     allow_sharing: bool
+    pin_items: tuple[tuple[str, int | float], ...]  # pinned global genes, in their own units (see pins)
+    dup_mode: str  # one of DUP_MODES
     # value lists the index genes point into
     xbar_sizes: np.ndarray  # [nx]
     rram_resolutions: np.ndarray  # [nr]
@@ -92,14 +164,15 @@ class GenomeLayout:
     conv_set_sum: np.ndarray  # [nx, nr]
     conv_set_mean: np.ndarray  # [nx, nr] float: PIMSYN's dup tolerance
     fc_set_sum: np.ndarray  # [nx, nr]
-    dup_max: np.ndarray  # [nx, nr, n_conv] largest legal dup (pixels, unified: also m <= 999)
+    dup_max: np.ndarray  # [nx, nr, n_conv] largest legal dup (pixels, unified: also m <= 999; 1 in dup mode one)
     limit_max: np.ndarray  # [nx, nr, n_mvm] largest lim_i = dup_i * iota_i (fc: iota_i)
     # per-(q, x, r) and per-(x, r, d) tables
     n_conv_budget: np.ndarray  # [nq, nx, nr] N_conv = N_xb - sum of FC sets
     capacity_ok: np.ndarray  # [nq, nx, nr] N_conv > sum of conv sets
+    proportional_dup: np.ndarray  # [nq, nx, nr, n_conv] PIMSYN's W*H-proportional dup of the point (§10.2)
     adc_res: np.ndarray  # [nx, nr, nd]
     adc_ok: np.ndarray  # [nx, nr, nd] the ADC table has that resolution
-    legal: np.ndarray  # [nq, nx, nr, nd] usable global point
+    legal: np.ndarray  # [nq, nx, nr, nd] usable global point (on the pins)
     nearest: np.ndarray  # [nq, nx, nr, nd, 4] nearest legal (q, x, r, d) of any point
     # gene bounds
     lower: np.ndarray  # [n_genes]
@@ -115,11 +188,18 @@ class GenomeLayout:
         total_power_w: float,
         macro_setting: str = "specified",
         allow_sharing: bool = True,
+        pins=None,
+        dup_mode: str = "searched",
     ) -> "GenomeLayout":
-        """Tables for one problem. Raises :class:`InputError` if no (ratio, X, r, d) point
-        can hold the weights (the message names the least power that would)."""
+        """Tables for one problem. Raises :class:`NoLegalDesign` if no (ratio, X, r, d)
+        point on the pins can hold the weights (the message names the least power that
+        would, or the rule a pin breaks) and :class:`InputError` for a pin value that is
+        not in the config's tables."""
         if macro_setting not in SETTINGS:
             raise InputError(f"macro setting must be one of {', '.join(SETTINGS)}, got {macro_setting!r}")
+        if dup_mode not in DUP_MODES:
+            raise InputError(f"The 'dup' parameter must be one of {', '.join(DUP_MODES)}. Got {dup_mode!r} instead.")
+        pins = parse_pins(pins)
         total_power_w = float(total_power_w)
         if not math.isfinite(total_power_w) or total_power_w <= 0:
             raise InputError(f"total power must be a positive number of W, got {total_power_w!r}")
@@ -148,6 +228,7 @@ class GenomeLayout:
                 f"default_max_macro_size and stride >= 1, got {k_lo}, {k_hi}, {k_step}"
             )
         nk = len(range(k_lo, k_hi + 1, k_step))  # the longest list: s_min = min size
+        on_pin, pin_index = _pin_masks(pins, hardware, xs, rs, ds, unified, (k_lo, k_hi, k_step))
 
         present = np.array([[(int(x), int(r)) in hardware.rram for r in rs] for x in xs])
         peak = np.array(
@@ -169,6 +250,8 @@ class GenomeLayout:
         s_min = np.maximum(k_lo, (-(-mu // k_step) * k_step).max(axis=2))  # [nx, nr]
         sizes = s_min[:, :, None] + k_step * np.arange(nk)[None, None, :]
         size_ok = (sizes <= k_hi) & present[:, :, None]
+        if "macro_size" in pins:
+            size_ok &= sizes == pins["macro_size"]
         sizes = np.where(size_ok, sizes, 0)
         s_last = np.where(size_ok.any(axis=2), sizes.max(axis=2), k_hi)  # largest size of each list
 
@@ -180,6 +263,8 @@ class GenomeLayout:
             per_macro = -(-s_last[:, :, None] // mu[:, :, :n_conv])
             cap = (MAX_MACROS * per_macro) // iota[:, None, :n_conv]
             dup_max = np.maximum(1, np.minimum(dup_max, cap))
+        if dup_mode == "one":
+            dup_max = np.ones_like(dup_max)
 
         n_xb = total_crossbars(total_power_w, RATIO_GRID[:, None, None], np.broadcast_to(peak, (nq, nx, nr)))
         n_xb = np.where(present[None], n_xb, 0)
@@ -193,11 +278,16 @@ class GenomeLayout:
             for ir, r in enumerate(rs):
                 adc[ix, ir] = adc_resolution(np.full(nd, x), ds, np.full(nd, r))
         adc_ok = np.isin(adc, np.array(sorted(hardware.adc), dtype=np.int64)) & present[:, :, None]
-        legal = capacity_ok[:, :, :, None] & adc_ok[None]
+        legal = capacity_ok[:, :, :, None] & adc_ok[None] & on_pin
         if not legal.any():
-            raise InputError(_too_little_power_message(network, hardware, total_power_w, xs, rs, peak, present,
-                                                       conv_sum, fc_sum, adc_ok, unified, size_ok.any(axis=2)))
+            if pins:
+                raise NoLegalDesign(_pinned_message(network, hardware, total_power_w, pins, xs, rs, peak, present,
+                                                    conv_sum, fc_sum, adc, adc_ok, on_pin, unified, size_ok,
+                                                    s_min, k_hi))
+            raise NoLegalDesign(_too_little_power_message(network, hardware, total_power_w, xs, rs, peak, present,
+                                                          conv_sum, fc_sum, adc_ok, unified, size_ok.any(axis=2)))
         nearest = _nearest_legal(legal)
+        proportional = _proportional_dup(n_conv_budget, capacity_ok, sets[:, :, :n_conv], pixels, dup_max)
 
         names = list(GLOBAL_NAMES)
         names += [f"dup_{j}" for j in range(n_conv)]
@@ -209,6 +299,8 @@ class GenomeLayout:
         d0, m0, s0 = N_GLOBAL, N_GLOBAL + n_conv, N_GLOBAL + n_conv + n_mvm
         lower[d0:m0] = 1
         upper[d0:m0] = dup_max.max(axis=(0, 1)) if n_conv else 1
+        for name, index in pin_index.items():  # a pinned gene has one value
+            lower[GLOBAL_NAMES.index(name)] = upper[GLOBAL_NAMES.index(name)] = index
         lower[m0:s0] = 1
         upper[m0:s0] = MAX_MACROS
         lower[s0:] = -1
@@ -221,6 +313,8 @@ class GenomeLayout:
             total_power_w=total_power_w,
             macro_setting=macro_setting,
             allow_sharing=bool(allow_sharing),
+            pin_items=tuple(pins.items()),
+            dup_mode=dup_mode,
             xbar_sizes=_ro(xs),
             rram_resolutions=_ro(rs),
             dac_resolutions=_ro(ds),
@@ -243,6 +337,7 @@ class GenomeLayout:
                           * iota[:, None, :]),
             n_conv_budget=_ro(n_conv_budget.astype(np.int64)),
             capacity_ok=_ro(capacity_ok),
+            proportional_dup=_ro(proportional),
             adc_res=_ro(adc),
             adc_ok=_ro(adc_ok),
             legal=_ro(legal),
@@ -253,6 +348,12 @@ class GenomeLayout:
         )
 
     # ---- positions -------------------------------------------------------------------
+    @property
+    def pins(self) -> dict[str, int | float]:
+        """Pinned global genes ``{name: value}`` (a copy; the layout is immutable and pickled
+        to workers, which a mapping proxy cannot be)."""
+        return dict(self.pin_items)
+
     @property
     def unified(self) -> bool:
         return self.macro_setting == "unified"
@@ -311,12 +412,14 @@ class GenomeLayout:
             "macro_size": ("index into the unified macro sizes s_min, s_min + stride, ..., max of the (X, r) point"
                            if self.unified else "unused (specified setting)"),
         }
+        for name, value in self.pins.items():
+            meanings[name] += f"; pinned to {value:g}" if isinstance(value, float) else f"; pinned to {value}"
         for c, name in enumerate(self._names):
             layer = None
             if c >= N_GLOBAL:
                 kind, pos = name.rsplit("_", 1)
                 layer = self.layer_names[int(pos)]
-                meaning = {"dup": "weight duplication", "macros": "own macro count",
+                meaning = {"dup": f"weight duplication ({self.dup_mode})", "macros": "own macro count",
                            "share": "sharing partner gene position, -1 none"}[kind]
             else:
                 meaning = meanings[name]
@@ -334,6 +437,117 @@ class GenomeLayout:
         if G.ndim != 2 or G.shape[1] != self.n_genes:
             raise ValueError(f"genomes must be an int matrix [B, {self.n_genes}], got shape {G.shape}")
         return np.clip(G, self.lower, self.upper)
+
+
+def _pin_masks(pins: dict, hardware: Hardware, xs, rs, ds, unified: bool,
+               size_grid: tuple[int, int, int]) -> tuple[np.ndarray, dict[str, int]]:
+    """([nq, nx, nr, nd] bool: the point is on the pins, {gene name: pinned index}).
+    A value missing from the config's tables (or off the ratio / macro-size grid) is an
+    input error, not an empty design space."""
+    lists = {"xbar_size": xs, "rram_res": rs, "dac_res": ds}
+    where = {"xbar_size": "RRAM", "rram_res": "RRAM", "dac_res": "DAC"}
+    masks = [np.ones(len(RATIO_GRID), bool), np.ones(len(xs), bool), np.ones(len(rs), bool), np.ones(len(ds), bool)]
+    index: dict[str, int] = {}
+    for name, value in pins.items():
+        if name == "rram_ratio":
+            hit = np.flatnonzero(np.abs(RATIO_GRID - value) < 1e-9)
+            if not len(hit):
+                raise InputError(f"pin rram_ratio={value:g}: the ratio must be on the grid 0.10, 0.11, ..., 0.40")
+            index[name] = int(hit[0])
+            masks[0] = np.arange(len(RATIO_GRID)) == hit[0]
+        elif name == "macro_size":
+            lo, hi, step = size_grid
+            if not unified:
+                raise InputError(f"pin macro_size={value}: a macro size is a gene of the unified macro setting only "
+                                 f"(--macro-setting unified)")
+            if value not in range(lo, hi + 1, step):
+                raise InputError(f"pin macro_size={value}: the size must be on the config's grid {lo}, {lo + step}, "
+                                 f"..., {hi} crossbars per macro (EA block of {hardware.source})")
+        else:
+            values = lists[name]
+            if value not in values:
+                raise InputError(f"pin {name}={value}: {hardware.source} has no {where[name]} entry for it (it has "
+                                 f"{', '.join(str(int(v)) for v in values)})")
+            index[name] = int(np.flatnonzero(values == value)[0])
+            masks[("xbar_size", "rram_res", "dac_res").index(name) + 1] = values == value
+    q, x, r, d = masks
+    return q[:, None, None, None] & x[None, :, None, None] & r[None, None, :, None] & d[None, None, None, :], index
+
+
+def _proportional_dup(budget: np.ndarray, capacity_ok: np.ndarray, sets: np.ndarray, pixels: np.ndarray,
+                      dup_max: np.ndarray) -> np.ndarray:
+    """[nq, nx, nr, n_conv] PIMSYN's W*H-proportional duplication of every global point
+    (MODEL.md §10.2, its SA seed): with shares s_l = W_l*H_l*set_l,
+    dup_l = ceil(N_conv * s_l / sum(s) / set_l); then, cycling over the layers from the
+    first, a layer with dup > 1 gives up one copy while the crossbars used exceed N_conv
+    by more than the mean set. Clipped to 1..dup_max. Points that cannot hold one copy
+    of the weights get 1 (they are never legal)."""
+    nq, nx, nr = budget.shape
+    n_conv = sets.shape[-1]
+    out = np.ones((nq, nx, nr, n_conv), dtype=np.int64)
+    if n_conv == 0:
+        return out
+    for q, x, r in zip(*np.nonzero(capacity_ok)):
+        n = float(budget[q, x, r])
+        set_ = sets[x, r].astype(np.float64)
+        share = pixels * set_
+        dup = np.ceil(n * share / share.sum() / set_).astype(np.int64)
+        over = float((dup * set_).sum()) - n
+        mean = float(set_.mean())
+        # ends: at dup = 1 everywhere the overshoot is sum(set) - N_conv < 0 on a capacity-ok point
+        layer = 0
+        while over > mean:
+            if dup[layer] > 1:
+                dup[layer] -= 1
+                over -= set_[layer]
+            layer = (layer + 1) % n_conv
+        out[q, x, r] = np.clip(dup, 1, dup_max[x, r])
+    return out
+
+
+def _pinned_message(network, hardware, power, pins, xs, rs, peak, present, conv_sum, fc_sum, adc, adc_ok, on_pin,
+                    unified, size_ok, s_min, k_hi) -> str:
+    """Why no design on the pins is legal, checked in the order the rules apply: RRAM and
+    ADC tables, the unified macro size, then crossbar capacity (with what would fix it)."""
+    label = pins_label(pins)
+    on_xrd = on_pin.any(axis=0)  # [nx, nr, nd]
+    pinned_xr = on_xrd.any(axis=2) & present
+    if not pinned_xr.any():
+        return f"pin {label}: {hardware.source} has no RRAM entry for these crossbar sizes and cell resolutions"
+    with_adc = on_xrd & adc_ok
+    if not with_adc.any():
+        wanted = sorted({int(a) for a in adc[on_xrd & present[:, :, None]]})
+        return (f"pin {label}: no legal design: the ADC resolutions these give ({', '.join(map(str, wanted))} bits) "
+                f"are not in {hardware.source}'s ADC table ({', '.join(str(a) for a in sorted(hardware.adc))})")
+    usable_xr = with_adc.any(axis=2)
+    if unified:
+        sized = usable_xr & size_ok.any(axis=2)
+        if not sized.any():
+            ix, ir = np.argwhere(usable_xr)[np.argmin(s_min[usable_xr])]
+            need = int(s_min[ix, ir])
+            if "macro_size" in pins:
+                return (f"pin {label}: no legal design: unified macros of {pins['macro_size']} crossbars cannot hold "
+                        f"a row block of the widest layer, which needs at least {need} ({int(xs[ix])}x{int(xs[ix])} "
+                        f"crossbars, {int(rs[ir])}-bit cells)")
+            return (f"pin {label}: no legal design: the widest layer needs unified macros of {need} crossbars, above "
+                    f"the largest size {k_hi}")
+        usable_xr = sized
+    # crossbar capacity: the pinned point that comes closest, and the least power that holds the weights there
+    ratios = RATIO_GRID[on_pin.any(axis=(1, 2, 3))]
+    best_ratio = float(ratios.max())
+    ix, ir = min(np.argwhere(usable_xr), key=lambda p: (conv_sum[p[0], p[1]] + fc_sum[p[0], p[1]]) * peak[p[0], p[1]])
+    xbars = int(conv_sum[ix, ir] + fc_sum[ix, ir] + 1)
+    have = int(total_crossbars(power, best_ratio, peak[ix, ir]))
+    need_w = xbars * float(peak[ix, ir]) / best_ratio
+    while int(total_crossbars(need_w, best_ratio, peak[ix, ir])) < xbars:
+        need_w = np.nextafter(need_w, math.inf)
+    need_ratio = xbars * float(peak[ix, ir]) / power
+    fix = f"a power of at least {math.ceil(need_w * 1000) / 1000:g} W"
+    if "rram_ratio" in pins and need_ratio <= RATIO_GRID[-1]:
+        fix += f" or a ratio of at least {math.ceil(need_ratio * 100) / 100:.2f}"
+    return (f"pin {label}: no legal design: the crossbars cannot hold the weights of {network.name} at {power:g} W: "
+            f"ratio {best_ratio:.2f} buys {have} crossbars of {int(xs[ix])}x{int(xs[ix])} with {int(rs[ir])}-bit "
+            f"cells, one copy of the weights needs {xbars} (needs {fix})")
 
 
 def _nearest_legal(legal: np.ndarray) -> np.ndarray:

@@ -7,15 +7,17 @@ repair again is harmless (it is idempotent). Randomness comes only from the
 
 Mutation moves (each row independently):
 
-* **global reset** (``p_global``): one of X, r, d or, unified, the macro size is redrawn,
-  or the ratio steps by 1-3 grid points; repair then moves the point to the nearest
-  legal one and rescales dup to the new budget, keeping its shape;
-* **dup move** (``p_dup``): crossbars move from one conv layer to another: the source
-  loses 1..half of its extra copies, the target gains as many copies as those crossbars
-  (plus the slack left under N_conv + mean) pay for, so the budget rule still holds;
+* **global reset** (``p_global``): one of the unpinned genes X, r, d or, unified, the
+  macro size is redrawn, or the ratio steps by 1-3 grid points; repair then moves the
+  point to the nearest legal one and rescales dup to the new budget, keeping its shape;
+* **dup move** (``p_dup``, ``searched`` dup mode only): crossbars move from one conv
+  layer to another: the source loses 1..half of its extra copies, the target gains as many
+  copies as those crossbars (plus the slack left under N_conv + mean) pay for, so the
+  budget rule still holds;
 * **macro move** (``p_macro`` per MVM layer): the own count steps to the next larger or
-  smaller valid count (specified); unified: the macro size steps to the next larger or
-  smaller size that changes the counts (probability ``p_macro * n_mvm``, capped at 1);
+  smaller valid count (specified); unified, unless the macro size is pinned: the macro
+  size steps to the next larger or smaller size that changes the counts (probability
+  ``p_macro * n_mvm``, capped at 1);
 * **share toggle** (``p_share`` per MVM layer, in gene order): a shared layer becomes
   unshared; an unshared one that nobody shares with joins a random earlier unshared,
   unpaired layer that satisfies m_i + m_p <= min(lim_i, lim_p) (no-op if none does).
@@ -75,8 +77,10 @@ def _global_reset(layout: GenomeLayout, G, rng, rows, names: tuple[str, ...] | N
         if unknown:
             raise ValueError(f"unknown global genes {sorted(unknown)}; expected names from {GLOBAL_NAMES}")
         genes = [g for g in genes if GLOBAL_NAMES[g] in names]
-        if not genes:
-            return
+    # a pinned gene has one value: a reset of it would be a wasted mutation
+    genes = [g for g in genes if GLOBAL_NAMES[g] not in layout.pins]
+    if not genes:
+        return
     which = np.asarray(genes)[rng.integers(len(genes), size=len(G))]
     b = np.flatnonzero(rows)
     for g in genes:
@@ -93,7 +97,7 @@ def _global_reset(layout: GenomeLayout, G, rng, rows, names: tuple[str, ...] | N
 
 
 def _dup_move(layout: GenomeLayout, G, rng, rows) -> None:
-    if layout.n_conv < 2:
+    if layout.n_conv < 2 or layout.dup_mode != "searched":  # other modes: repair writes the dup
         return
     q, x, r = G[:, RATIO], G[:, XBAR], G[:, RRAM_RES]
     dup = G[:, layout.dup_slice]
@@ -120,7 +124,8 @@ def _dup_move(layout: GenomeLayout, G, rng, rows) -> None:
 def _macro_move(layout: GenomeLayout, G, rng, p_macro) -> None:
     n = len(G)
     if layout.unified:
-        _macro_size_move(layout, G, rng, rng.uniform(size=n) < min(1.0, p_macro * layout.n_mvm))
+        if "macro_size" not in layout.pins:
+            _macro_size_move(layout, G, rng, rng.uniform(size=n) < min(1.0, p_macro * layout.n_mvm))
         return
     lim = limits(layout, G[:, layout.dup_slice], G[:, XBAR])
     m = G[:, layout.macro_slice]

@@ -23,6 +23,8 @@ Stages, each a fixed point of itself given the stages before it:
    upper bound any more, the vector is left "as full as possible": U < N_conv - mean,
    and no layer can take one more copy without passing N_conv + mean. U never exceeds
    N_conv + mean.
+   Outside the ``searched`` dup mode the dup is the mode's own: PIMSYN's W*H-proportional
+   vector of the global point (``proportional``, a layout table) or 1 everywhere (``one``).
 4. **Macro counts** (§2.3). Specified: m_i snaps to the nearest count that splits rows and
    duplicates evenly, i.e. a divisor of lim_i = dup_i * ceil(R_i/X) below 1000 (the set
    {u*v : u | ceil(R_i/X), v | dup_i} is exactly that; ties go to the smaller count).
@@ -82,9 +84,14 @@ def dup_window(layout: GenomeLayout, q, x, r) -> tuple[np.ndarray, np.ndarray, n
 
 
 def repair_dup(layout: GenomeLayout, dup: np.ndarray, q, x, r) -> np.ndarray:
-    """Duplication vectors [B, n_conv] that use the crossbar budget as PIMSYN's rule asks."""
+    """Duplication vectors [B, n_conv] that use the crossbar budget as PIMSYN's rule asks
+    (or, outside the ``searched`` dup mode, the mode's own vectors)."""
     if layout.n_conv == 0:
         return dup
+    if layout.dup_mode == "one":
+        return np.ones_like(dup)
+    if layout.dup_mode == "proportional":
+        return layout.proportional_dup[q, x, r].copy()
     dmax = layout.dup_max[x, r]
     sets = layout.sets[x, r, : layout.n_conv]
     dup = np.clip(dup, 1, dmax)

@@ -149,3 +149,17 @@ def test_warning_is_one_line(tmp_path):
 def test_save_onnx_needs_an_onnx_model(capsys, reference_dir, tmp_path):
     code, _, err = run_cli(capsys, str(reference_dir / "networks" / "alexnet.json"), "--save-onnx", str(tmp_path / "a.onnx"))
     assert code == 2 and "has no ONNX graph" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg13", "vgg16", "resnet18", "msra_A"])
+def test_pimsyn_networks_ship_with_the_package(capsys, reference_dir, name):
+    """``pimsyn:NAME`` is PIMSYN's own network JSON, the same layer table as the reference copy."""
+    shipped, reference = load_model(f"pimsyn:{name}"), load_model(str(reference_dir / "networks" / f"{name}.json"))
+    assert shipped.to_dict() == reference.to_dict()
+    code, out, err = run_cli(capsys, f"pimsyn:{name}")
+    assert code == 0 and out.startswith(f"network {name}:")
+
+
+def test_unknown_pimsyn_network_is_one_line(capsys):
+    code, out, err = run_cli(capsys, "pimsyn:lenet")
+    assert code == 2 and err.strip().count("\n") == 0 and "choose from alexnet, vgg13, vgg16, resnet18, msra_A" in err

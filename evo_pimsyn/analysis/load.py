@@ -24,7 +24,7 @@ from evo_pimsyn.engine import checkpoint
 from evo_pimsyn.engine.objectives import OBJECTIVES, Objective, parse_objectives, to_raw
 from evo_pimsyn.engine.outputs import read_run
 from evo_pimsyn.engine.problem import PimProblem
-from evo_pimsyn.engine.setup import run_model_settings
+from evo_pimsyn.engine.setup import run_model_settings, run_search_space
 from fitness.errors import InputError
 from fitness.hardware import hardware_from_dict
 from fitness.network import Network
@@ -181,7 +181,8 @@ def _problem(run: dict, path: Path):
     return PimProblem(network=Network.from_dict(run["network"], source=f"{path}/run.json"),
                       hardware=hardware_from_dict(run["hardware"], source=f"{path}/run.json"),
                       power_w=float(run["power_w"]), macro_setting=run.get("macro_setting", "specified"),
-                      macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes)
+                      macro_reuse=bool(run.get("macro_reuse", True)), power_check=power_check, fixes=fixes,
+                      **run_search_space(run))
 
 
 def objective_by_name(run: RunData, name: str | None) -> Objective:

@@ -14,6 +14,7 @@ import pandas as pd
 from evo_pimsyn.analysis import designs
 from evo_pimsyn.analysis.load import RunData, objective_by_name, ranked_front
 from fitness.fixes import fixes_label
+from genomes.layout import pins_label
 
 # design variables and metrics worth seeing beside the objectives, when present
 KEY_COLUMNS = ("xbar_size", "rram_res", "dac_res", "adc_res", "rram_ratio", "n_macros", "memory_capacity_kb",
@@ -30,6 +31,8 @@ def summary(run: RunData) -> dict:
         "model fixes": fixes_label(run.model["fixes"]),
         "objectives": ", ".join(o.name for o in run.objectives),
         "macro setting": f"{run.run.get('macro_setting')}, reuse {'on' if run.run.get('macro_reuse') else 'off'}",
+        "pinned genes": pins_label(run.run.get("pins")) or "none",
+        "weight duplication": run.run.get("dup", "searched"),
         "population": run.run.get("population"),
         "seed": run.run.get("seed"),
         "status": run.status,

@@ -85,6 +85,19 @@ def add_model_arguments(p: argparse.ArgumentParser, *, defaults: bool = True) ->
                    help=FIXES_HELP if defaults else "refuse unless the run was made with these fixes")
 
 
+PIN_HELP = ("fix global genes of the search, NAME=VALUE[,NAME=VALUE...] with NAME from xbar_size (rows), rram_res "
+            "(bits per cell), dac_res (bits), rram_ratio (share of the power for crossbars, 0.10..0.40 step 0.01), "
+            "macro_size (crossbars per macro, unified setting); a value no legal design can have is refused")
+DUP_HELP = ("weight duplication: searched (default), proportional (PIMSYN's rule: each conv layer's copies "
+            "proportional to its output pixels W*H, filling the crossbar budget) or one (no duplication)")
+
+
+def add_space_arguments(p: argparse.ArgumentParser) -> None:
+    """--pin and --dup: the part of the design space a run fixes."""
+    p.add_argument("--pin", metavar="NAME=VALUE,...", help=PIN_HELP)
+    p.add_argument("--dup", choices=("searched", "proportional", "one"), default="searched", help=DUP_HELP)
+
+
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="where batches are scored: local processes (default) or a dask.distributed cluster; "
@@ -122,6 +135,7 @@ def add_parser(subparsers) -> None:
                    help="evaluator used during the search (default analytic; the final front is always "
                         "re-scored with the cycle evaluator)")
     add_model_arguments(p)
+    add_space_arguments(p)
     p.add_argument("--polish", type=_fraction, default=0.1, metavar="FRACTION",
                    help="single objective: spend the last FRACTION of the generations or time budget polishing "
                         "the best design (its neighbours ranked by the search fidelity, the best of them "
@@ -144,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget, population=args.population, workers=args.workers, seed=args.seed,
         objectives=args.objectives, algorithm=args.algorithm, macro_setting=args.macro_setting,
         macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check, fixes=args.fixes,
+        pins=args.pin, dup=args.dup,
         checkpoint_every_s=args.checkpoint_every, polish=args.polish,
         rescore_every=args.rescore_every, out=args.out, quiet=args.quiet,
         backend=args.backend, scheduler=args.scheduler,

@@ -5,7 +5,8 @@ line is one design (``total_power_W, rram_ratio, rram_res, xbar_size, dac_res,
 macro_setting, dup, macro_num, macro_share``) plus ``id`` and ``network``, readable by
 ``evaluate --designs``. The designs are drawn by :func:`genomes.init.random_genomes`
 (uniform over the legal global points, a random split of the crossbar budget, random
-macro counts and partners) and repaired, so every one obeys the search's legality rules.
+macro counts and partners) and repaired, so every one obeys the search's legality rules
+(and ``--pin`` / ``--dup``, as in ``run``).
 
 Legal is not feasible: the model may still refuse a legal design (minimum power, memory,
 peak power over the budget under the strict power check). ``--feasible-only`` keeps
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evo_pimsyn.commands.run import add_model_arguments
+from evo_pimsyn.commands.run import add_model_arguments, add_space_arguments
 from evo_pimsyn.models import load_model
 from fitness.errors import InputError
 from fitness.evaluate import evaluate
@@ -50,6 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--feasible-only", action="store_true",
                    help="write only designs the cycle model finds feasible under --power-check and --fixes")
     add_model_arguments(p)
+    add_space_arguments(p)
     p.add_argument("-o", "--output", metavar="designs.jsonl", help="output file (default: stdout)")
     p.set_defaults(func=run)
 
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     network = load_model(args.model)
     hardware = load_hardware(args.config)
     layout = GenomeLayout.build(network, hardware, args.power, macro_setting=args.macro_setting,
-                                allow_sharing=not args.no_macro_reuse)
+                                allow_sharing=not args.no_macro_reuse, pins=args.pin, dup_mode=args.dup)
     rng = np.random.default_rng(args.seed)
     model = {"power_check": args.power_check, "fixes": parse_fixes(args.fixes)}
     if args.feasible_only and args.n:

@@ -100,6 +100,11 @@ class PimProblem(Problem):
     macro_reuse: bool = True
     power_check: str = DEFAULT_POWER_CHECK
     fixes: frozenset = NONE
+    # part of the space fixed (genomes.layout): pinned global genes and the dup mode; the
+    # layout's bounds, legal table and repair hold them, so every operator, restart and
+    # local move stays on them
+    pins: Any = None
+    dup: str = "searched"
     layout: Any = field(init=False)
     # single-objective searches at the analytic fidelity re-score would-be bests with it
     verify_fidelity: str = field(default="cycle", init=False)
@@ -109,7 +114,7 @@ class PimProblem(Problem):
 
         self.layout = GenomeLayout.build(
             self.network, self.hardware, self.power_w,
-            macro_setting=self.macro_setting, allow_sharing=self.macro_reuse,
+            macro_setting=self.macro_setting, allow_sharing=self.macro_reuse, pins=self.pins, dup_mode=self.dup,
         )
 
     @property

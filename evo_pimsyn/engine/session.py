@@ -30,10 +30,11 @@ from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import objective_names, parse_objectives
 from evo_pimsyn.engine.problem import FIDELITIES
 from evo_pimsyn.engine.progress import Progress
-from evo_pimsyn.engine.setup import Setup, model_name, prepare, run_model_settings
+from evo_pimsyn.engine.setup import Setup, model_name, prepare, run_model_settings, run_search_space
 from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
 from fitness.errors import InputError
 from fitness.fixes import fixes_label, parse_fixes
+from genomes.layout import DUP_MODES, parse_pins
 
 EXIT_INTERRUPTED = 130
 EXIT_BACKEND_LOST = 75  # EX_TEMPFAIL: the cluster went away; resume later
@@ -43,7 +44,7 @@ CHECKPOINT_DIR = "checkpoints"
 # run.json settings that define the search; anything else (stop rule, workers,
 # checkpoint cadence, output) may differ between sessions without changing results.
 SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorithm", "objectives",
-               "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes")
+               "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes", "pins", "dup")
 
 
 
@@ -64,6 +65,8 @@ class RunOptions:
     fidelity: str = "analytic"
     power_check: str = DEFAULT_POWER_CHECK  # "strict": peak power above the budget is infeasible
     fixes: Any = "none"  # model fixes (fitness.fixes): "none", "all" or a comma list of names
+    pins: Any = None  # pinned global genes: {"xbar_size": 128} or "xbar_size=128,..." (genomes.layout.parse_pins)
+    dup: str = "searched"  # weight duplication: searched, proportional (PIMSYN's W*H rule) or one (none)
     checkpoint_every_s: float | str = AUTO  # seconds between checkpoints (0: every generation) or "auto"
     rescore_every: int = 0
     polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
@@ -103,6 +106,9 @@ def validate(o: RunOptions) -> None:
     if o.power_check not in POWER_CHECKS:
         raise _param_error("power-check", f"one of {', '.join(POWER_CHECKS)}", o.power_check)
     parse_fixes(o.fixes)
+    parse_pins(o.pins)
+    if o.dup not in DUP_MODES:
+        raise _param_error("dup", f"one of {', '.join(DUP_MODES)}", o.dup)
     if o.fidelity not in FIDELITIES:
         raise _param_error("fidelity", f"one of {', '.join(FIDELITIES)}", o.fidelity)
     if o.checkpoint_every_s != AUTO and (not isinstance(o.checkpoint_every_s, (int, float))
@@ -138,16 +144,30 @@ def default_out(o: RunOptions) -> Path:
 
 def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
     validate(o)
-    objectives = parse_objectives(o.objectives)
-    generations = o.generations
-    if generations is None and o.time_budget_s is None:
-        generations = DEFAULT_GENERATIONS
     run_dir = Path(o.out) if o.out else default_out(o)
     if (run_dir / "run.json").exists():
         raise InputError(f"{run_dir} already holds a run; continue it with `evo-pimsyn resume {run_dir}` "
                          f"or choose another --out")
+    setup, run = plan(o, argv=argv)
+    with backends.open_backend(o.backend, o.scheduler, workers=o.workers):
+        _make_run_folder(run_dir, run)
+        return _search(run_dir, setup, run, None, workers=o.workers, quiet=o.quiet)
+
+
+def plan(o: RunOptions, *, argv: list[str] | None = None) -> tuple[Setup, dict]:
+    """The problem setup and the run.json record of options ``o``, without touching the
+    run folder (``study`` compares a record's ``config_hash`` with a folder's run.json).
+    Raises InputError for bad options, genomes.layout.NoLegalDesign for a problem (pins
+    included) that has no legal design."""
+    validate(o)
+    objectives = parse_objectives(o.objectives)
+    generations = o.generations
+    if generations is None and o.time_budget_s is None:
+        generations = DEFAULT_GENERATIONS
     fixes = parse_fixes(o.fixes)
-    setup = prepare(o.problem, o.model, o.config, o.power_w, o.macro_setting, o.macro_reuse, o.power_check, fixes)
+    pins = parse_pins(o.pins)
+    setup = prepare(o.problem, o.model, o.config, o.power_w, o.macro_setting, o.macro_reuse, o.power_check, fixes,
+                    pins=pins, dup=o.dup)
     fidelity = o.fidelity
     search = {
         **setup.identity,
@@ -161,6 +181,8 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "fidelity": fidelity,
         "power_check": o.power_check,
         "fixes": fixes_label(fixes),
+        "pins": pins,
+        "dup": o.dup,
         "seed": int(o.seed),
     }
     run = {
@@ -178,9 +200,7 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
         "versions": outputs.versions(),
         **setup.records,
     }
-    with backends.open_backend(o.backend, o.scheduler, workers=o.workers):
-        _make_run_folder(run_dir, run)
-        return _search(run_dir, setup, run, None, workers=o.workers, quiet=o.quiet)
+    return setup, run
 
 
 def _make_run_folder(run_dir: Path, run: dict) -> None:
@@ -218,12 +238,13 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
         raise _param_error("workers", "an int >= 1", workers)
     backends.validate(backend, scheduler)
     # a model / config given on the command line must be the run's
+    space = run_search_space(run)
     if model is not None or config is not None:
         given = prepare(run["problem"], model or run["model"], config or run.get("hardware_config"),
-                         run["power_w"], run["macro_setting"], run["macro_reuse"], *model_settings)
+                        run["power_w"], run["macro_setting"], run["macro_reuse"], *model_settings, **space)
         _refuse_if_changed(run_dir, run, given.identity, "given")
     setup = prepare(run["problem"], run["model"], run.get("hardware_config"), run["power_w"],
-                     run["macro_setting"], run["macro_reuse"], *model_settings)
+                    run["macro_setting"], run["macro_reuse"], *model_settings, **space)
     _refuse_if_changed(run_dir, run, setup.identity, "on disk")
     state = None
     cdir = run_dir / CHECKPOINT_DIR

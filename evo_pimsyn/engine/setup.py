@@ -41,13 +41,21 @@ class Setup:
         return self.problem.architecture(g)
 
 
+# model specs that name a network shipped with the package, kept as given in run.json
+_NAMED_MODELS = ("zoo:", "pimsyn:")
+
+
 def model_spec(spec: str) -> str:
-    """``zoo:NAME`` as given; a file path made absolute, so that resume finds it again."""
-    return spec if spec.startswith("zoo:") else str(Path(spec).expanduser().resolve())
+    """``zoo:NAME`` / ``pimsyn:NAME`` as given; a file path made absolute, so that resume
+    finds it again."""
+    return spec if spec.startswith(_NAMED_MODELS) else str(Path(spec).expanduser().resolve())
 
 
 def model_name(spec: str) -> str:
-    return spec[4:] if spec.startswith("zoo:") else Path(spec).stem
+    for prefix in _NAMED_MODELS:
+        if spec.startswith(prefix):
+            return spec[len(prefix):]
+    return Path(spec).stem
 
 
 def load_network(spec: str):
@@ -63,11 +71,12 @@ def network_hash(network) -> str:
 
 
 def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
-                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
+                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
+                dup: str = "searched") -> Setup:
     network = load_network(model)
     hardware = load_hardware(config)
     problem = PimProblem(network=network, hardware=hardware, power_w=float(power_w), macro_setting=macro_setting,
-                         macro_reuse=macro_reuse, power_check=power_check, fixes=fixes)
+                         macro_reuse=macro_reuse, power_check=power_check, fixes=fixes, pins=pins, dup=dup)
     hw = hardware.to_dict()
     identity = {
         "model": model_spec(model),
@@ -81,8 +90,10 @@ def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: s
 
 
 def prepare_toy(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
-                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
-    # the toy problem has a budget of its own and no hardware model: both are ignored
+                power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
+                dup: str = "searched") -> Setup:
+    # the toy problem has a budget of its own and no hardware model: both are ignored, and
+    # so are the pins and dup mode (it has no such genes; run.json still records them)
     # model "toy" or "toy:DELAY_S" (seconds slept per evaluated batch)
     delay = float(model.split(":", 1)[1]) if ":" in model else 0.0
     problem = ToyProblem(power_w=float(power_w), delay_s=delay)
@@ -101,6 +112,12 @@ def run_model_settings(run: dict) -> tuple[str, frozenset]:
             parse_fixes(run.get("fixes", LEGACY_MODEL["fixes"])))
 
 
+def run_search_space(run: dict) -> dict:
+    """The ``pins`` and ``dup`` keywords of :func:`prepare` that a run.json records (none
+    and ``searched`` for runs made before they existed)."""
+    return {"pins": dict(run.get("pins") or {}), "dup": run.get("dup", "searched")}
+
+
 def model_columns(power_check: str, fixes: frozenset) -> dict:
     return {"power_check": power_check, "fixes": fixes_label(fixes)}
 
@@ -109,7 +126,9 @@ PREPARERS: dict[str, Callable[..., Setup]] = {"pim": prepare_pim, "toy": prepare
 
 
 def prepare(problem: str, model, config, power_w, macro_setting, macro_reuse,
-            power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE) -> Setup:
+            power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
+            dup: str = "searched") -> Setup:
     if problem not in PREPARERS:
         raise InputError(f"run.json: unknown problem kind {problem!r}")
-    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse, power_check, fixes)
+    return PREPARERS[problem](model, config, power_w, macro_setting, macro_reuse, power_check, fixes,
+                              pins=pins, dup=dup)
