@@ -23,9 +23,9 @@ def _block_need(c, geo, l, dup_l, per_macro, idiv_l, in_c, in_h, in_w):
     """inputcap(c; input, l) in elements (MODEL.md §8.7, PIMSYN's pixel arithmetic)."""
     q0 = dup_l * c
     q1 = q0 + per_macro
-    kind, w_l, kh, kw, sh, sw, ph, pw = geo[0, l], geo[1, l], geo[2, l], geo[3, l], geo[4, l], geo[5, l], geo[6, l], geo[7, l]
-    start, _ = pixel_range(q0, kind, w_l, kh, kw, sh, sw, ph, pw, in_h, in_w)
-    _, end = pixel_range(q1, kind, w_l, kh, kw, sh, sw, ph, pw, in_h, in_w)
+    g = geo[:, l]  # kind, W (output rows), kernel h/w, stride h/w, pad top/left
+    start, _ = pixel_range(q0, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], in_h, in_w)
+    _, end = pixel_range(q1, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], in_h, in_w)
     return (end - start) * in_c / idiv_l
 
 

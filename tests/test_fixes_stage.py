@@ -19,7 +19,7 @@ from fitness import fixed_point
 from fitness.analytic.evaluate import evaluate_analytic, evaluate_analytic_full
 from fitness.analytic.prepare import prepare_analytic
 from fitness.evaluate import as_batch, evaluate, evaluate_full
-from fitness.fixed_point import Scheduled, solve
+from fitness.fixed_point import Scheduled
 from fitness.fixes import parse_fixes
 from fitness.network import Network
 from fitness.oplist import ADC, ADDITION, DAC, POOL_OP, RELU, SHIFTADD
@@ -32,7 +32,6 @@ genomes = pytest.importorskip("genomes")
 STAGE_FIXES = ("fc", "min-power", "eltwise-loads", "fixed-point", "pool-surplus", "input-load", "activations")
 EXACT = 10**9  # analytic: sample every block
 ELEMENTS_128KB = 50000.0  # 100 000 B; 0.9 x that rounds up to 2^17 B = 128 KB (§8.7)
-DATA_BYTES = 2  # data_res 16 bits
 
 
 def fixed_need(steps=500, elements=ELEMENTS_128KB):
@@ -99,7 +98,7 @@ def test_fc_workloads_and_clock_like_a_one_pixel_conv(hw):
 
     # §5.3-5.6 at 128 KB: budget, DACs off the top, Kc, ceilinged units, then the clock
     adc, dac, alu, mem = hw.adc[8], hw.dac[1], hw.alu, hw.memory[128]
-    comps = [(c, hw_c) for c, hw_c in ((ADC, adc), (SHIFTADD, alu["SHIFTADD"]), (ADDITION, alu["ADDITION"]))]
+    comps = [(ADC, adc), (SHIFTADD, alu["SHIFTADD"]), (ADDITION, alu["ADDITION"])]
     c1 = mvm_work(27, 16, 1, fc_scaled=False)
     p1 = {POOL_OP: 1 * 16 / V}  # 16 blocks of one pixel (min(64 conv blocks, 16 pixels))
     fc1 = mvm_work(256, 200, 1, fc_scaled=False)
@@ -265,8 +264,9 @@ def test_fused_activation_costs_as_a_listed_one(hw):
 # ---- fixed-point (Q26) -----------------------------------------------------------------------------
 
 def oscillating(steps_at=None):
-    """A DAG whose buffer need alternates: the first asks 128 KB, then a round run with 128 KB
-    asks 64 KB and one run with 64 KB asks 128 KB again (MODEL.md §11's 64 <-> 128 loop)."""
+    """A DAG (one design per call) whose buffer need alternates: the first asks 128 KB, then a
+    round run with 128 KB asks 64 KB and one run with 64 KB asks 128 KB again (MODEL.md §11's
+    64 <-> 128 loop); ``steps_at``: the steps of a round by its input capacity."""
     steps_at = steps_at or {128: 700, 64: 900}
     state = {"calls": 0}
 
@@ -284,12 +284,10 @@ def oscillating(steps_at=None):
 @pytest.mark.parametrize("shortcut", [True, False])
 def test_unconverged_loop_takes_the_larger_capacity_whole(hw, monkeypatch, shortcut):
     monkeypatch.setattr(fixed_point, "CYCLE_SHORTCUT", shortcut)
-    rec = dict(INPUT_REC)
-    none = run(CPF, hw, rec, "none", oscillating())
-    fixed = run(CPF, hw, rec, "fixed-point", oscillating())
-    settled = run(CPF, hw, rec, "none", fixed_need(700, ELEMENTS_128KB))  # a loop that converged at 128 KB
-    rows = list(hw.memory)
-    sizes = sorted(rows)
+    none = run(CPF, hw, INPUT_REC, "none", oscillating())
+    fixed = run(CPF, hw, INPUT_REC, "fixed-point", oscillating())
+    settled = run(CPF, hw, INPUT_REC, "none", fixed_need(700, ELEMENTS_128KB))  # a loop that converged at 128 KB
+    sizes = sorted(hw.memory)
     # rounds read 128, 64, 128, ..., 64: PIMSYN ends on a round run with 64 KB, reports the
     # 128 KB it asked for and prices the memory at 64 KB (Q26)
     r = none.frame.iloc[0]
