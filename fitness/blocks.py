@@ -14,11 +14,12 @@ from fitness.crossbars import ceil_div
 from fitness.network import CONV, FC, Network
 
 
-def layer_dup_blocks(network: Network, conv_dup) -> tuple[np.ndarray, np.ndarray]:
+def layer_dup_blocks(network: Network, conv_dup, within_map: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(dup [B, L], n_blocks [B, L]) from the per-conv duplication vector [B, n_conv].
 
     A POOL/ELTWISE layer without providers gets n = -1 (PIMSYN's initial value) and dup 0;
-    the layout rejects it (PIMSYN crashes there).
+    the layout rejects it (PIMSYN crashes there). ``within_map``: a POOL/ELTWISE layer
+    runs ceil(W H / dup) blocks, so that none of them lies wholly past the map (Q11).
     """
     conv_dup = np.asarray(conv_dup, dtype=np.int64)
     arr = network.arrays
@@ -41,6 +42,8 @@ def layer_dup_blocks(network: Network, conv_dup) -> tuple[np.ndarray, np.ndarray
             for p in layer.providers:
                 n = np.maximum(n, blocks[:, p])
             n = np.minimum(n, pixels[l])
-            blocks[:, l] = n
             dup[:, l] = np.where(n > 0, ceil_div(pixels[l], np.maximum(n, 1)), 0)
+            if within_map:
+                n = np.where(n > 0, ceil_div(pixels[l], np.maximum(dup[:, l], 1)), n)
+            blocks[:, l] = n
     return dup, blocks

@@ -175,6 +175,7 @@ def _frame(prep: Prepared, fp: FixedPoint, power_check: str = DEFAULT_POWER_CHEC
         "adc_res": prep.adc_res,
         "bubbles": masked_int(fp.bubbles),
         "fixed_point_rounds": masked_int(fp.rounds),
+        "fixed_point_converged": pd.arrays.BooleanArray(np.where(scored, fp.converged, False), ~scored),
     })
     return pd.DataFrame(data)
 

@@ -58,6 +58,7 @@ def architecture(network: Network, hardware: Hardware, design: Mapping[str, Any]
     if not row.feasible:
         out["feasible"] = False
         out["reason"] = row.reason
+    network = prep.network  # as the model saw it (fixes may charge fused activations)
     kind = network.arrays.kind
     xbars = crossbars_used(prep.dup, prep.sets)[b]
     own = prep.macros.own[b]
@@ -114,7 +115,7 @@ def schedule(network: Network, hardware: Hardware, design: Mapping[str, Any] | D
     kappa, rep, _, _ = op_tables(prep.op_code[b], prep.n_ops[b], k_tran, k_ld, k_st, k_mrg, bits, bit_level_table())
     lay = prep.layouts[b]
     frames = []
-    for l, layer in enumerate(network.layers):
+    for l, layer in enumerate(prep.network.layers):
         cells = lay.macro_cells(l) if lay.span_start[l] >= 0 else lay.merge[l:l + 1]
         macros = ";".join(f"{r},{c}" for r, c in cells)
         n_blocks = int(prep.blocks[b, l])

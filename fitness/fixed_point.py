@@ -18,7 +18,7 @@ from fitness.cycle_sched import SCHED_REASONS, bit_level_table, schedule
 from fitness.memory import MAX_CAPACITY_KB, MemoryTable, capacities_kb, dynamic_energy_nj, load_store_latency_ns
 from fitness.oplist import N_COMPONENTS
 from fitness.prepare import Prepared
-from fitness.workload import CLOCK_FLOOR_NS, allocate, clock_ns, cycles, minimum_power
+from fitness.workload import CLOCK_FLOOR_NS, allocate, clock_ns, cycles, minimum_power, minimum_power_as_allocated
 
 MAX_ROUNDS = 10
 CYCLE_SHORTCUT = True  # settle period-2 capacity cycles at once (same results; False: run every round)
@@ -80,6 +80,7 @@ class FixedPoint:
     capacity_kb: np.ndarray  # int[B] last capacity from the scheduler
     memory_dynamic_nj: np.ndarray  # float[B]
     rounds: np.ndarray  # int[B]
+    converged: np.ndarray = None  # bool[B]: the last round gave back its input capacity
 
 
 def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
@@ -92,7 +93,10 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     crashed = (status != "ok") & (status != "mini_power_ge_component_power")  # the analytic preparation's power check
     fp = FixedPoint(status, crashed, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.nan),
                     np.zeros((n, n_layer, N_COMPONENTS)), np.full(n, -1, dtype=np.int64),
-                    np.zeros(n, dtype=np.int64), np.full(n, np.nan), np.zeros(n, dtype=np.int64))
+                    np.zeros(n, dtype=np.int64), np.full(n, np.nan), np.zeros(n, dtype=np.int64),
+                    np.zeros(n, dtype=bool))
+    larger_capacity = "fixed-point" in prep.fixes
+    fc_in_clock = "fc" in prep.fixes
 
     def refuse(idx, mask, reason, crash):
         sel = idx[np.asarray(mask, dtype=bool)]
@@ -146,7 +150,11 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
         n_macros = prep.macros.n_macros[idx]
         component_power = max_power[idx] - table.leak_w[row] * n_macros - hw.noc_power_w
         params = take_rows(prep.params, idx)
-        p_min = minimum_power(net, prep.work[idx], prep.macros.combined[idx], params)
+        if "min-power" in prep.fixes:
+            p_min = minimum_power_as_allocated(net, prep.work[idx], prep.work_zeroed[idx], prep.macros.own[idx],
+                                               prep.macros.combined[idx], params)
+        else:
+            p_min = minimum_power(net, prep.work[idx], prep.macros.combined[idx], params)
         short = p_min >= component_power
         refuse(idx, short, "mini_power_ge_component_power", False)
         idx, row, t_ld, t_st, component_power, params = (
@@ -154,7 +162,7 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
         if idx.size == 0:
             break
         alloc = allocate(net, prep.work_zeroed[idx], prep.macros.combined[idx], params, component_power,
-                         prep.batch.unified[idx])
+                         prep.batch.unified[idx], fc_in_clock)
         clk = clock_ns(alloc.clk_ir_ns)
         fp.units[idx] = alloc.units
         fp.clk_ns[idx] = clk
@@ -171,14 +179,20 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
         fp.bubbles[idx] = res.bubbles[fine]
         fp.capacity_kb[idx] = k_new
         stop = (k_new == k_old) | (k_new > MAX_CAPACITY_KB)
+        fp.converged[idx[k_new == k_old]] = True
         cyc = ~stop & (snap_round[idx] == rnd - 1) & (k_new == snap_kin[idx]) & CYCLE_SHORTCUT
         if cyc.any():
             done = idx[cyc]
-            if (MAX_ROUNDS - rnd) % 2 == 1:  # the last round repeats the previous one
+            if larger_capacity:
+                refuse(done, ~settle_larger_capacity(fp, snap, done, k_old[cyc], snap_kin[done]),
+                       NOT_CONVERGED, False)
+            elif (MAX_ROUNDS - rnd) % 2 == 1:  # the last round repeats the previous one
                 for f in _CYCLE_FIELDS:
                     getattr(fp, f)[done] = snap[f][done]
             fp.rounds[done] = MAX_ROUNDS
         go = idx[~stop & ~cyc]
+        if larger_capacity and rnd == MAX_ROUNDS and MAX_ROUNDS > 1:
+            refuse(go, ~settle_larger_capacity(fp, snap, go, k_old[~stop & ~cyc], snap_kin[go]), NOT_CONVERGED, False)
         for f in _CYCLE_FIELDS:
             snap[f][go] = getattr(fp, f)[go]
         snap_kin[go] = k_old[~stop & ~cyc]
@@ -189,6 +203,23 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
 
 
 _CYCLE_FIELDS = ("steps", "bubbles", "clk_ns", "units", "memory_row", "capacity_kb", "memory_dynamic_nj")
+NOT_CONVERGED = "memory_capacity_not_converged"
+
+
+def settle_larger_capacity(fp: FixedPoint, snap: dict, sel, k_in_last, k_in_before) -> np.ndarray:
+    """The ``fixed-point`` fix (Q26) for designs ``sel`` whose loop did not converge: of the
+    last two rounds (``fp``: the last, input capacity ``k_in_last``; ``snap``: the one before,
+    ``k_in_before``) keep the one built with the larger scratchpad, all of its quantities, and
+    that scratchpad as the capacity. Returns [len(sel)] whether that round's own buffer need
+    fits it (always so in a period-2 oscillation, whose larger capacity's round gives back
+    the smaller one)."""
+    before = np.asarray(k_in_before) > np.asarray(k_in_last)
+    for f in _CYCLE_FIELDS:
+        getattr(fp, f)[sel[before]] = snap[f][sel[before]]
+    k_in = np.maximum(k_in_last, k_in_before)
+    fits = fp.capacity_kb[sel] <= k_in
+    fp.capacity_kb[sel] = k_in
+    return fits
 
 
 def take_rows(obj, idx):

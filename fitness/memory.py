@@ -52,23 +52,56 @@ class MemoryTable:
 
 @dataclass(frozen=True)
 class MemoryTraffic:
-    """Elements moved per block: ld/st per macro (latency) and ldv/stv in total (energy) [B, L]."""
+    """Elements moved per block: ld/st per macro (latency) and ldv/stv in total (energy) [B, L].
+
+    ``input_st``/``input_volume`` (the ``input-load`` fix; None without it): network input
+    written per block into a layer's macros, per macro and in total (0 but for the layers
+    the input feeds)."""
 
     ld: np.ndarray
     st: np.ndarray
     ld_volume: np.ndarray
     st_volume: np.ndarray
+    input_st: np.ndarray | None = None
+    input_volume: np.ndarray | None = None
 
 
-def memory_traffic(network: Network, col_blocks, n_slices, layer_dup, idiv, ddiv) -> MemoryTraffic:
+def memory_traffic(network: Network, col_blocks, n_slices, layer_dup, idiv, ddiv, layer_blocks=None, *,
+                   both_operands: bool = False, input_load: bool = False) -> MemoryTraffic:
+    """Traffic per block; ``both_operands``: an ELTWISE layer loads one operand per provider
+    (the ``eltwise-loads`` fix, Q20); ``input_load``: the network input is written into the
+    macros of the layers it feeds (the ``input-load`` fix; needs ``layer_blocks``)."""
     arr = network.arrays
-    return MemoryTraffic(*_memory_traffic(i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(arr.kernel_h),
-                                          i64(arr.kernel_w), i64(col_blocks), i64(n_slices), i64(layer_dup), i64(idiv),
-                                          i64(ddiv)))
+    operands = np.ones(len(network), dtype=np.int64)
+    if both_operands:
+        operands = np.maximum(1, np.array([len(layer.providers) for layer in network.layers], dtype=np.int64))
+    ld, st, ldv, stv = _memory_traffic(i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(arr.kernel_h),
+                                       i64(arr.kernel_w), i64(col_blocks), i64(n_slices), i64(layer_dup), i64(idiv),
+                                       i64(ddiv), operands)
+    if not input_load:
+        return MemoryTraffic(ld, st, ldv, stv)
+    in_volume, in_st = input_traffic(network, layer_blocks, idiv, ddiv)
+    return MemoryTraffic(ld, st, ldv, stv, in_st, in_volume)
+
+
+def input_layers(network: Network) -> np.ndarray:
+    """[L] bool: the conv/fc layers without providers, which read the network input."""
+    kind = network.arrays.kind
+    return np.array([not layer.providers for layer in network.layers]) & ((kind == CONV) | (kind == FC))
+
+
+def input_traffic(network: Network, layer_blocks, idiv, ddiv) -> tuple[np.ndarray, np.ndarray]:
+    """(total, per macro) [B, L] network-input elements written per block into the layers it
+    feeds: the whole input C x H x W spread evenly over the layer's blocks; each macro takes
+    its share of the rows (1 / idiv) for its duplicate group (1 / ddiv), as its loads do."""
+    c, h, w = network.input_shape
+    blocks = np.maximum(np.asarray(layer_blocks, dtype=np.float64), 1.0)
+    volume = np.where(input_layers(network)[None, :], (c * h * w) / blocks, 0.0)
+    return volume, volume / (np.asarray(idiv, dtype=np.float64) * np.asarray(ddiv, dtype=np.float64))
 
 
 @numba.njit(cache=True)
-def _memory_traffic(kind, rows, out_channels, kernel_h, kernel_w, col_blocks, s, layer_dup, idiv, ddiv):
+def _memory_traffic(kind, rows, out_channels, kernel_h, kernel_w, col_blocks, s, layer_dup, idiv, ddiv, operands):
     n_design, n_layer = layer_dup.shape
     ld = np.zeros((n_design, n_layer))
     st = np.zeros((n_design, n_layer))
@@ -85,8 +118,8 @@ def _memory_traffic(kind, rows, out_channels, kernel_h, kernel_w, col_blocks, s,
                 ldv[b, l] = dup * size * xsi
             elif kind[l] == POOL:
                 ld[b, l] = ldv[b, l] = c_out * kernel_h[l] * kernel_w[l] * dup
-            else:  # ELTWISE: one operand only (Q20)
-                ld[b, l] = ldv[b, l] = dup * c_out
+            else:  # ELTWISE: PIMSYN loads one operand only (Q20)
+                ld[b, l] = ldv[b, l] = dup * c_out * operands[l]
             st[b, l] = dup * c_out / ddiv[b, l]
             stv[b, l] = dup * c_out
     return ld, st, ldv, stv
@@ -101,6 +134,8 @@ def load_store_latency_ns(traffic: MemoryTraffic, hardware: Hardware, table: Mem
     dr, bw = hardware.data_res, hardware.memory_bw
     t_ld = _accesses(traffic.ld, dr, bw) * table.read_latency_ns[row][:, None]
     t_st = _accesses(traffic.st, dr, bw) * table.write_latency_ns[row][:, None]
+    if traffic.input_st is not None:  # the block's input is written before the load reads it
+        t_ld = t_ld + _accesses(traffic.input_st, dr, bw) * table.write_latency_ns[row][:, None]
     return t_ld, t_st
 
 
@@ -111,6 +146,8 @@ def dynamic_energy_nj(traffic: MemoryTraffic, layer_blocks, hardware: Hardware, 
     wr = table.write_energy_nj[row]
     ld_e = _accesses(traffic.ld_volume, dr, bw) * rd[:, None]
     st_e = _accesses(traffic.st_volume, dr, bw) * wr[:, None]
+    if traffic.input_volume is not None:
+        st_e = st_e + _accesses(traffic.input_volume, dr, bw) * wr[:, None]
     total = np.zeros(ld_e.shape[0])
     for l in range(ld_e.shape[1]):
         total = total + (ld_e[:, l] + st_e[:, l]) * layer_blocks[:, l]

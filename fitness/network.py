@@ -11,7 +11,7 @@ Shapes follow ONNX order: ``in_hw``/``out_hw`` are ``(height, width)``; ``pads``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -184,6 +184,21 @@ class Network:
     @cached_property
     def arrays(self) -> "LayerArrays":
         return LayerArrays.from_layers(self.layers)
+
+    @cached_property
+    def fused_activations_charged(self) -> "Network":
+        """This network with every ReLU/Sigmoid the frontend fused into a layer (PIMCOMP's
+        ``with_act``) charged as an op of that layer, ahead of the ones it walked to (the
+        ``activations`` fix, Q2); the network itself when none is fused. Cached, so that the
+        per-network op tables are built once."""
+        if not any(a in CHARGED_ACTIVATIONS for layer in self.layers for a in layer.fused):
+            return self
+        layers = []
+        for layer in self.layers:
+            fused_acts = tuple(a for a in layer.fused if a in CHARGED_ACTIVATIONS)
+            rest = tuple(a for a in layer.fused if a not in CHARGED_ACTIVATIONS)
+            layers.append(replace(layer, activations=fused_acts + layer.activations, fused=rest))
+        return Network(name=self.name, layers=tuple(layers), input_shape=self.input_shape)
 
     @property
     def total_macs(self) -> int:

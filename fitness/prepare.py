@@ -7,7 +7,7 @@ first DAG (these rows are not scheduled).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from fitness.depcb import DagStructure, build_structure
 from fitness.design import DesignBatch
 from fitness.fixes import NONE
 from fitness.hardware import Hardware
+from fitness.input_load import input_need_per_block
 from fitness.layout import LAYOUT_REASONS, Layout, noc_flits, place_and_route, provider_csr
 from fitness.macros import MacroCounts, macro_counts, split_factors
 from fitness.memory import MemoryTraffic, memory_traffic
@@ -87,9 +88,11 @@ class Stages:
     prov: tuple
 
 
-def batch_stages(network: Network, hardware: Hardware, batch: DesignBatch, adc: np.ndarray) -> Stages:
+def batch_stages(network: Network, hardware: Hardware, batch: DesignBatch, adc: np.ndarray,
+                 fixes: frozenset = NONE) -> Stages:
     """Gene-level refusals, then crossbars, duplication, macros, workloads, memory traffic
-    and NoC flits for the whole batch (``adc``: the batch's ADC resolutions)."""
+    and NoC flits for the whole batch (``adc``: the batch's ADC resolutions) under the model
+    fixes ``fixes`` (``network``: :func:`model_network` of the one evaluated)."""
     n = len(batch)
     status = np.full(n, "ok", dtype=object)
     n_mvm = len(network.mvm_indices)
@@ -111,12 +114,13 @@ def batch_stages(network: Network, hardware: Hardware, batch: DesignBatch, adc: 
     rows_x = row_blocks(network, xbar)
     cols_x = col_blocks(network, xbar)
     sets = crossbar_sets(network, xbar, s)
-    dup, blocks = layer_dup_blocks(network, dup_conv)
+    dup, blocks = layer_dup_blocks(network, dup_conv, within_map="pool-surplus" in fixes)
     macros = macro_counts(network, own_gene, share)
     idiv, ddiv = split_factors(macros.combined, dup)
-    work = workloads(network, hardware, xbar, s, rows_x, cols_x, dup)
+    work = workloads(network, hardware, xbar, s, rows_x, cols_x, dup, fc_scaled="fc" not in fixes)
     work_zeroed = zero_shared_adc(network, work, macros.partner)
-    traffic = memory_traffic(network, cols_x, s, dup, idiv, ddiv)
+    traffic = memory_traffic(network, cols_x, s, dup, idiv, ddiv, blocks, both_operands="eltwise-loads" in fixes,
+                             input_load="input-load" in fixes)
     tr_flits, mg_flits = noc_flits(network, dup, idiv, ddiv, hardware.data_res, hardware.noc_bw)
     return Stages(status, s, bits, adc, params, rows_x, cols_x, sets, dup, blocks, macros, idiv, ddiv, work,
                   work_zeroed, traffic, tr_flits, mg_flits, provider_csr(network))
@@ -131,10 +135,17 @@ def delays_and_ops(network: Network, st: Stages, hops_t: np.ndarray, hops_m: np.
     return tran_ns, mrg_ns, op_code, n_ops
 
 
+def model_network(network: Network, fixes: frozenset) -> Network:
+    """The network as the model with ``fixes`` sees it: with ``activations``, fused
+    ReLU/Sigmoid are charged like listed ones (Q2)."""
+    return network.fused_activations_charged if "activations" in fixes else network
+
+
 def prepare(network: Network, hardware: Hardware, batch: DesignBatch, fixes: frozenset = NONE) -> Prepared:
+    network = model_network(network, fixes)
     n = len(batch)
     n_layer = len(network)
-    st = batch_stages(network, hardware, batch, batch.adc_res)
+    st = batch_stages(network, hardware, batch, batch.adc_res, fixes)
     status, good, prov = st.status, st.status == "ok", st.prov
     layouts: list = [None] * n
     structures: list = [None] * n
@@ -149,6 +160,9 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch, fixes: fro
             continue
         hops_t[b], hops_m[b] = lay.transfer_hops, lay.merge_hops
         dag: DagStructure = build_structure(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], prov)
+        if "input-load" in fixes:
+            need = input_need_per_block(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b])
+            dag = replace(dag, input_need=dag.input_need + need)
         structures[b] = dag
         if dag.status != 0:
             status[b] = "dependency_block_out_of_range"

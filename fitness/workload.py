@@ -16,7 +16,7 @@ import numpy as np
 from fitness.arrays import i64
 from fitness.depcb import cdiv
 from fitness.hardware import Hardware
-from fitness.network import FC, Network
+from fitness.network import CONV, FC, Network
 from fitness.oplist import ADC, ADDITION, COMPONENT_NAMES, DAC, N_COMPONENTS, SHIFTADD, order_table
 
 CLOCK_FLOOR_NS = 100.0  # hard-coded crossbar read time (Q5)
@@ -67,15 +67,18 @@ def component_params(hardware: Hardware, adc_res, dac_res) -> ComponentParams:
     return ComponentParams(*out, valid=valid)
 
 
-def workloads(network: Network, hardware: Hardware, xbar_size, n_slices, row_blocks, col_blocks, layer_dup) -> np.ndarray:
-    """Operations per block (per bit iteration for DAC/ADC/SHIFTADD) [B, L, N_COMPONENTS], FC-scaled."""
+def workloads(network: Network, hardware: Hardware, xbar_size, n_slices, row_blocks, col_blocks, layer_dup,
+              fc_scaled: bool = True) -> np.ndarray:
+    """Operations per block (per bit iteration for DAC/ADC/SHIFTADD) [B, L, N_COMPONENTS];
+    FC layers' scaled to min(ceil(w / 100), 100) unless not ``fc_scaled`` (the ``fc`` fix, Q15)."""
     arr = network.arrays
     return _workloads(order_table(network), i64(arr.kind), i64(arr.rows), i64(arr.out_channels), i64(xbar_size),
-                      i64(n_slices), i64(row_blocks), i64(col_blocks), i64(layer_dup), float(hardware.vfu_width))
+                      i64(n_slices), i64(row_blocks), i64(col_blocks), i64(layer_dup), float(hardware.vfu_width),
+                      bool(fc_scaled))
 
 
 @numba.njit(cache=True)
-def _workloads(order, kind, rows, out_channels, x, s, row_blocks, col_blocks, layer_dup, v):
+def _workloads(order, kind, rows, out_channels, x, s, row_blocks, col_blocks, layer_dup, v, fc_scaled):
     # one design at a time: filling [B, L, C] column by column with numpy writes a cache line per element
     n_design, n_layer = layer_dup.shape
     w = np.zeros((n_design, n_layer, N_COMPONENTS))
@@ -98,7 +101,7 @@ def _workloads(order, kind, rows, out_channels, x, s, row_blocks, col_blocks, la
                     val = float(dup * rows_x * s[b]) / v
                 else:
                     val = float(dup * out_channels[l]) / v
-                if kind[l] == FC:
+                if fc_scaled and kind[l] == FC:
                     val = min(np.ceil(val / FC_WORKLOAD_DIVISOR), float(FC_WORKLOAD_DIVISOR))
                 w[b, l, c] = val
     return w
@@ -128,6 +131,48 @@ def _minimum_power(order, w, combined, peak):
     return out
 
 
+def minimum_power_as_allocated(network: Network, w, w_zeroed, own, combined, params: ComponentParams) -> np.ndarray:
+    """P_min [B] as the allocation spends it (the ``min-power`` fix, Q16): all DACs, one ADC
+    per macro of a shared pair's whole set charged once, to the layer that keeps the pair's
+    ADCs (the other borrows them, ``w_zeroed``), and one unit of every other component per
+    own macro of each layer (POOL/ELTWISE: one unit in the macro they sit in)."""
+    return _minimum_power_as_allocated(order_table(network), network.arrays.kind, w, w_zeroed, i64(own),
+                                       i64(combined), params.peak_w)
+
+
+@numba.njit(cache=True)
+def _minimum_power_as_allocated(order, kind, w, w_zeroed, own, combined, peak):
+    n_design, n_layer = w.shape[0], w.shape[1]
+    out = np.zeros(n_design)
+    for b in range(n_design):
+        p = 0.0
+        for l in range(n_layer):
+            mvm = kind[l] == CONV or kind[l] == FC
+            for j in range(order.shape[1]):
+                c = order[l, j]
+                if c < 0:
+                    break
+                if c == DAC:
+                    p += w[b, l, DAC] * peak[b, DAC]
+                elif c == ADC:
+                    if w_zeroed[b, l, ADC] > 0:
+                        p += combined[b, l] * peak[b, ADC]
+                elif mvm:
+                    p += own[b, l] * peak[b, c]
+                else:
+                    p += combined[b, l] * peak[b, c]
+        out[b] = p
+    return out
+
+
+def minimum_power_for(network: Network, w, w_zeroed, macros, params: ComponentParams, fixes) -> np.ndarray:
+    """P_min [B] under the model fixes ``fixes``: PIMSYN's rule, or the allocation's with
+    ``min-power`` (``macros``: the batch's :class:`fitness.macros.MacroCounts`)."""
+    if "min-power" in fixes:
+        return minimum_power_as_allocated(network, w, w_zeroed, macros.own, macros.combined, params)
+    return minimum_power(network, w, macros.combined, params)
+
+
 def zero_shared_adc(network: Network, w, partner) -> np.ndarray:
     """Copy of w where, for each shared pair (gene order), the smaller ADC demand is zeroed
     (ties zero the partner); that layer borrows its partner's ADCs."""
@@ -154,17 +199,20 @@ class Allocation:
     target_ns: np.ndarray  # [B] Kc, the common target latency
 
 
-def allocate(network: Network, w_zeroed, combined, params: ComponentParams, component_power_w, unified) -> Allocation:
+def allocate(network: Network, w_zeroed, combined, params: ComponentParams, component_power_w, unified,
+             fc_in_clock: bool = False) -> Allocation:
     """Closed-form allocation (paper Eq. 5/6 with a ceiling) and the IR clock; unified
-    post-processing where ``unified`` [B] is set (§5.5)."""
+    post-processing where ``unified`` [B] is set (§5.5). FC layers stay out of the clock and
+    of the unified per-macro mix unless ``fc_in_clock`` (the ``fc`` fix, Q15)."""
     units, clk, target = _allocate(order_table(network), network.arrays.kind, np.asarray(w_zeroed, dtype=np.float64),
                                    np.asarray(combined, dtype=np.int64), params.peak_w, params.frequency_ghz,
-                                   np.asarray(component_power_w, dtype=np.float64), np.asarray(unified, dtype=np.bool_))
+                                   np.asarray(component_power_w, dtype=np.float64), np.asarray(unified, dtype=np.bool_),
+                                   bool(fc_in_clock))
     return Allocation(units, clk, target)
 
 
 @numba.njit(cache=True)
-def _allocate(order, kind, w, combined, peak, freq, budget_w, unified):
+def _allocate(order, kind, w, combined, peak, freq, budget_w, unified, fc_in_clock):
     n_design, n_layer, n_comp = w.shape
     units = np.zeros(w.shape)
     clk_out = np.zeros(n_design)
@@ -199,7 +247,7 @@ def _allocate(order, kind, w, combined, peak, freq, budget_w, unified):
                 wl = w[b, l, c]
                 alloc = np.ceil(wl / freq[b, c] / target) if wl > 0 else 0.0
                 units[b, l, c] = alloc
-                if kind[l] == FC:
+                if kind[l] == FC and not fc_in_clock:
                     continue
                 if alloc > 0:
                     clk = max(clk, wl / (freq[b, c] * alloc))
@@ -216,7 +264,7 @@ def _allocate(order, kind, w, combined, peak, freq, budget_w, unified):
                         continue
                     if units[b, l, c] > 0:
                         units[b, l, c] = per_macro[c] * combined[b, l]
-                    if kind[l] == FC:
+                    if kind[l] == FC and not fc_in_clock:
                         continue
                     if units[b, l, c] > 0:
                         clk = max(clk, w[b, l, c] / (freq[b, c] * units[b, l, c]))

@@ -18,11 +18,12 @@ from fitness.analytic.recurrence import Samples, build_samples, consumer_csr
 from fitness.design import DesignBatch
 from fitness.fixes import NONE
 from fitness.hardware import Hardware
+from fitness.input_load import input_need_max
 from fitness.layout import LAYOUT_REASONS
 from fitness.memory import MemoryTable
 from fitness.network import Network
-from fitness.prepare import Prepared, batch_stages, delays_and_ops
-from fitness.workload import minimum_power
+from fitness.prepare import Prepared, batch_stages, delays_and_ops, model_network
+from fitness.workload import minimum_power_for
 
 DEFAULT_SAMPLES = 64  # most recurrence samples per layer (all blocks when n is smaller: exact)
 DEFAULT_MIN_SAMPLES = 16  # fewest (a layer samples one block per output row in between)
@@ -51,7 +52,8 @@ def adc_resolution_fast(xbar_size, dac_res, rram_res) -> np.ndarray:
 POWER_REASON = "mini_power_ge_component_power"
 
 
-def power_short_at_any_capacity(network: Network, hardware: Hardware, batch: DesignBatch, st) -> np.ndarray:
+def power_short_at_any_capacity(network: Network, hardware: Hardware, batch: DesignBatch, st,
+                                fixes: frozenset = NONE) -> np.ndarray:
     """[B] bool: designs whose minimum power reaches the component power even with the
     least leaky scratchpad of the memory table, so the fixed point refuses them in its
     first round whatever capacity the first schedule gives (MODEL.md §8.9).
@@ -64,25 +66,29 @@ def power_short_at_any_capacity(network: Network, hardware: Hardware, batch: Des
     p = batch.total_power_w
     bound = (p - p * batch.rram_ratio) - leak_min * st.macros.n_macros - hardware.noc_power_w
     valid = np.asarray(st.params.valid, dtype=bool)
-    p_min = minimum_power(network, st.work, st.macros.combined, st.params)
+    p_min = minimum_power_for(network, st.work, st.work_zeroed, st.macros, st.params, fixes)
     return valid & (p_min >= bound)
 
 
 def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
                      max_samples: int = DEFAULT_SAMPLES, max_in_samples: int = DEFAULT_IN_SAMPLES,
                      min_samples: int = DEFAULT_MIN_SAMPLES, fixes: frozenset = NONE) -> AnalyticPrepared:
-    st = batch_stages(network, hardware, batch, adc_resolution_fast(batch.xbar_size, batch.dac_res, batch.rram_res))
+    network = model_network(network, fixes)
+    st = batch_stages(network, hardware, batch, adc_resolution_fast(batch.xbar_size, batch.dac_res, batch.rram_res),
+                      fixes)
     status, good, prov = st.status, st.status == "ok", st.prov
     h = hops(network, st.macros.combined, st.macros.partner, st.macros.grid_cols, prov)
     for code, reason in LAYOUT_REASONS.items():
         status[good & (h.status == code)] = reason
     good = status == "ok"
-    status[good & power_short_at_any_capacity(network, hardware, batch, st)] = POWER_REASON
+    status[good & power_short_at_any_capacity(network, hardware, batch, st, fixes)] = POWER_REASON
     good = status == "ok"
     # Neutral blocks for refused rows keep the sample arrays small.
     blk = np.where(good[:, None], st.blocks, np.minimum(st.blocks, 1))
     smp = build_samples(network, st.dup, blk, st.idiv, st.ddiv, prov, max_samples, max_in_samples, min_samples)
     status[good & (smp.status != 0)] = "dependency_block_out_of_range"
+    if "input-load" in fixes:
+        smp.inbuf = smp.inbuf + input_need_max(network, st.dup, blk, st.idiv, st.ddiv, max_in_samples)
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, h.transfer, h.merge)
     return AnalyticPrepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,
                             st.cols_x, st.sets, st.dup, blk, st.macros, st.idiv, st.ddiv, st.work, st.work_zeroed,
