@@ -27,6 +27,8 @@ from fitness.pimcomp import load_pimcomp
 from fitness.prepare import prepare
 from fitness.workload import minimum_power, minimum_power_as_allocated, minimum_power_for
 
+pytestmark = pytest.mark.unit
+
 genomes = pytest.importorskip("genomes")
 
 STAGE_FIXES = ("fc", "min-power", "eltwise-loads", "fixed-point", "pool-surplus", "input-load", "activations")
