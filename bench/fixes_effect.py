@@ -1,7 +1,7 @@
 """What each model fix changes: PIMSYN's best designs re-scored under the fix, and the best
 design a search finds under it.
 
-    .venv/bin/python bench/fixes_effect.py [--models zoo:alexnet,zoo:resnet18,zoo:vgg16] [--power 49]
+    .venv/bin/python bench/fixes_effect.py [--models pimsyn:alexnet,pimsyn:resnet18,pimsyn:vgg16] [--power 49]
         [--time-budget 5m] [--fixes all-single] [--workers 2] [--seed 0] [--out runs/fixes_effect]
 
 For every model, a single-objective (efficiency) search under PIMSYN's model (``--fixes
@@ -15,8 +15,7 @@ together:
   that knows the fix would build instead.
 
 Every search and re-score uses the same power check (``--power-check``, default strict:
-the budget is a cap). The models default to the zoo's, whose layer tables equal PIMSYN's
-network JSONs. Each search is an ordinary run folder under ``--out``; a finished one is
+the budget is a cap). The models default to PIMSYN's own network JSONs (``pimsyn:NAME``). Each search is an ordinary run folder under ``--out``; a finished one is
 reused when the script is run again (so a slice can be rerun or extended), an unfinished
 one is resumed. The table is printed and written to ``OUT/fixes_effect.csv``.
 """
@@ -88,7 +87,7 @@ def _metrics(row: pd.Series, prefix: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="zoo:alexnet,zoo:resnet18,zoo:vgg16")
+    p.add_argument("--models", default="pimsyn:alexnet,pimsyn:resnet18,pimsyn:vgg16")
     p.add_argument("--power", type=float, default=49.0)
     p.add_argument("--time-budget", type=_duration, default=300.0, help="per search (default 5m)")
     p.add_argument("--fixes", default="all-single",
