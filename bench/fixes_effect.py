@@ -15,9 +15,9 @@ together:
   that knows the fix would build instead.
 
 Every search and re-score uses the same power check (``--power-check``, default strict:
-the budget is a cap). The models default to PIMSYN's own network JSONs (``pimsyn:NAME``). Each search is an ordinary run folder under ``--out``; a finished one is
-reused when the script is run again (so a slice can be rerun or extended), an unfinished
-one is resumed. The table is printed and written to ``OUT/fixes_effect.csv``.
+the budget is a cap). The models default to PIMSYN's own network JSONs (``pimsyn:NAME``).
+Each search is an ordinary run folder under ``--out``; a finished one is reused when the
+script is run again (so a slice can be rerun or extended), an unfinished one is resumed. The table is printed and written to ``OUT/fixes_effect.csv``.
 """
 
 from __future__ import annotations
