@@ -407,19 +407,66 @@ def front_metrics(frame: pd.DataFrame, mode: str, ref: tuple[float, ...],
 
 
 # ---- the engine, as a user runs it --------------------------------------------------------
+# Engine variants for testing a default change on this bench: contender
+# ``engine+KEY=VALUE+...``, KEY a command-line option of ``run`` (``population``, ``polish``)
+# or a field of ``loop.Settings`` that the command line does not set (its default replaced
+# for that run, in a subprocess of its own: ``--engine-settings``).
+CLI_KEYS = {"population": "--population", "polish": "--polish"}
+SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "verify_limit")
+
+
+def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
+    """(run options, Settings overrides) of contender ``name`` ('engine' or 'engine+K=V+...')."""
+    base, *pairs = name.split("+")
+    if base != "engine":
+        raise ValueError(f"not an engine contender: {name!r}")
+    cli, settings = {}, {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or (key not in CLI_KEYS and key not in SETTINGS_KEYS):
+            raise ValueError(f"engine variant {name!r}: {pair!r} is not KEY=VALUE with KEY one of "
+                             f"{', '.join([*CLI_KEYS, *SETTINGS_KEYS])}")
+        if key in CLI_KEYS:
+            cli[key] = value
+        else:
+            settings[key] = float(value) if "." in value or "e" in value else int(value)
+    return cli, settings
+
+
 def engine_command(spec: str, power_w: float, mode: str, budget_s: float, seed: int, workers: int,
-                   run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "evo_pimsyn", "run", "--model", spec, "--power", f"{power_w:g}",
-            "--objectives", ",".join(MODES[mode]), "--time-budget", f"{budget_s:g}s", "--workers", str(workers),
-            "--seed", str(seed), "--out", str(run_dir), "--quiet"]
+                   run_dir: Path, name: str = "engine") -> list[str]:
+    cli, settings = engine_variant(name)
+    head = [sys.executable, "-m", "evo_pimsyn"]
+    if settings:
+        head = [sys.executable, str(Path(__file__).resolve()), "--engine-settings",
+                ",".join(f"{k}={v}" for k, v in settings.items())]
+    extra = [a for k, v in cli.items() for a in (CLI_KEYS[k], v)]
+    return [*head, "run", "--model", spec, "--power", f"{power_w:g}", "--objectives", ",".join(MODES[mode]),
+            "--time-budget", f"{budget_s:g}s", "--workers", str(workers), "--seed", str(seed), *extra,
+            "--out", str(run_dir), "--quiet"]
+
+
+def _run_with_settings(text: str, argv: list[str]) -> int:
+    """``evo-pimsyn`` with some ``loop.Settings`` defaults replaced (engine variants)."""
+    from evo_pimsyn import cli
+    from evo_pimsyn.engine import loop
+
+    _, settings = engine_variant("engine+" + text.replace(",", "+"))
+    plain = loop.Settings
+
+    def patched(*args, **kwargs):
+        return plain(*args, **{**settings, **kwargs})
+
+    loop.Settings = patched
+    return cli.main(argv)
 
 
 def run_engine(spec: str, power_w: float, mode: str, budget_s: float, seed: int, workers: int,
-               run_dir: Path, ref: tuple[float, ...], nadir: tuple[float, ...]) -> dict:
+               run_dir: Path, ref: tuple[float, ...], nadir: tuple[float, ...], name: str = "engine") -> dict:
     if run_dir.exists():  # a run that did not end in results.csv (killed): start it over
         shutil.rmtree(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    cmd = engine_command(spec, power_w, mode, budget_s, seed, workers, run_dir)
+    cmd = engine_command(spec, power_w, mode, budget_s, seed, workers, run_dir, name)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -476,7 +523,7 @@ def plan(networks, seeds, budgets, contenders, modes, power_w: float, workers: i
             for seed in seeds:
                 for mode in modes:
                     for c in contenders:
-                        if mode in CONTENDERS[c]:
+                        if mode in CONTENDERS[c.split("+")[0]]:
                             out.append({"network": net, "power_w": power_w, "objectives": mode, "contender": c,
                                         "budget_s": float(budget), "seed": int(seed), "workers": int(workers)})
     return out
@@ -498,7 +545,8 @@ def comparison_table(df: pd.DataFrame, mode: str, budget_s: float, col: str | No
     sub = df[(df["objectives"] == mode) & np.isclose(df["budget_s"], budget_s)]
     if sub.empty:
         return ""
-    contenders = [c for c in CONTENDERS if c in set(sub["contender"])]
+    order = list(CONTENDERS)
+    contenders = sorted(set(sub["contender"]), key=lambda c: (order.index(c.split("+")[0]), c))
     head = ["network", *contenders, "best peer", "engine / best peer", "engine worst / peer best"]
     if mode == "single":
         head.append("engine t to best s")
@@ -510,7 +558,7 @@ def comparison_table(df: pd.DataFrame, mode: str, budget_s: float, col: str | No
         stats = {c: n.loc[n["contender"] == c, col].to_numpy(dtype=np.float64) for c in contenders}
         cells = ["-" if not len(v) else f"{fmt(v.mean())} ({fmt(v.min())}-{fmt(v.max())}, n={len(v)})"
                  for v in stats.values()]
-        peers = {c: v for c, v in stats.items() if c != "engine" and len(v)}
+        peers = {c: v for c, v in stats.items() if not c.startswith("engine") and len(v)}
         best = max(peers, key=lambda c: np.nanmean(peers[c])) if peers else None
         eng = stats.get("engine", np.zeros(0))
         ratio = np.nanmean(eng) / np.nanmean(peers[best]) if best and len(eng) else float("nan")
@@ -595,9 +643,10 @@ def measure(item: dict, args, cache: dict) -> dict:
     out = Path(args.out)
     tag = f"{net}-{mode}-{budget:g}s-seed{seed}-w{workers}"
     row = {**item, "power_check": POWER_CHECK, "ref_efficiency_gops_w": ref[0], "ref_throughput_ips": ref[1],
-           "ref_area_mm2": ref[2], "ref_area_nadir_mm2": nadir[2], "peer_init": "-" if name == "engine" else args.peer_init}
-    if name == "engine":
-        row.update(run_engine(NETWORKS[net], POWER_W, mode, budget, seed, workers, out / "engine" / tag, ref, nadir))
+           "ref_area_mm2": ref[2], "ref_area_nadir_mm2": nadir[2], "peer_init": "-" if name.startswith("engine") else args.peer_init}
+    if name.split("+")[0] == "engine":
+        row.update(run_engine(NETWORKS[net], POWER_W, mode, budget, seed, workers, out / "engine" / f"{tag}-{name}",
+                              ref, nadir, name))
     else:
         t0 = time.perf_counter()
         pp, search_s = run_peer(name, setup, mode, budget, seed, workers, args.peer_init, ref)
@@ -621,21 +670,36 @@ def measure(item: dict, args, cache: dict) -> dict:
 
 def _names(text: str, allowed, what: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [n for n in names if n not in allowed]
+    bad = [n for n in names if n.split("+")[0] not in allowed or (n.startswith("engine+") and _bad_variant(n))]
     if bad or not names:
         raise SystemExit(f"peers.py: error: The '--{what}' parameter must be a comma list of names from "
                          f"{{{', '.join(allowed)}}}. Got {text!r} instead.")
     return names
 
 
+def _bad_variant(name: str) -> bool:
+    try:
+        engine_variant(name)
+    except ValueError as exc:
+        print(f"peers.py: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
 def main(argv=None) -> int:
     from evo_pimsyn.engine.session import parse_duration
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--engine-settings"]:  # an engine variant's subprocess (engine_command)
+        return _run_with_settings(argv[1], argv[2:])
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--networks", default=",".join(NETWORKS))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--budgets", default="120s,10m", help="comma list of durations (120, 120s, 10m)")
-    p.add_argument("--contenders", default=",".join(CONTENDERS))
+    p.add_argument("--contenders", default=",".join(CONTENDERS),
+                   help="comma list; engine+KEY=VALUE+... runs the engine with other settings (see CLI_KEYS, "
+                        "SETTINGS_KEYS), e.g. engine+population=256 or engine+restart_after=0")
     p.add_argument("--objectives", choices=("single", "three", "both"), default="both")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--peer-init", choices=("project", "uniform"), default="project",

@@ -181,3 +181,17 @@ def test_each_peer_runs_on_the_problem_within_its_budget(peers, setup, name, mod
     assert m["best_efficiency_gops_w"] > 0
     if mode == "three":
         assert m["hypervolume"] > 0 and m["front_designs"] >= 1
+
+
+def test_engine_variants_name_run_options_and_settings(peers, tmp_path):
+    assert peers.engine_variant("engine") == ({}, {})
+    cli, settings = peers.engine_variant("engine+population=256+restart_after=0+restart_min_gain=1e-3")
+    assert cli == {"population": "256"} and settings == {"restart_after": 0, "restart_min_gain": 1e-3}
+    with pytest.raises(ValueError, match="is not KEY=VALUE"):
+        peers.engine_variant("engine+mutation=2")
+    plain = peers.engine_command("zoo:alexnet", 49.0, "single", 120.0, 1, 2, tmp_path / "r")
+    assert plain[1:4] == ["-m", "evo_pimsyn", "run"] and "--population" not in plain
+    cmd = peers.engine_command("zoo:alexnet", 49.0, "single", 120.0, 1, 2, tmp_path / "r",
+                               "engine+population=256+restart_after=0")
+    assert cmd[2:5] == ["--engine-settings", "restart_after=0", "run"]
+    assert cmd[cmd.index("--population") + 1] == "256" and cmd[cmd.index("--time-budget") + 1] == "120s"
