@@ -454,10 +454,11 @@ def _run_with_settings(text: str, argv: list[str]) -> int:
     _, settings = engine_variant("engine+" + text.replace(",", "+"))
     plain = loop.Settings
 
-    def patched(*args, **kwargs):
-        return plain(*args, **{**settings, **kwargs})
+    class Patched(plain):  # a subclass: its class attributes (the other defaults) stay readable
+        def __init__(self, *args, **kwargs):
+            plain.__init__(self, *args, **{**settings, **kwargs})
 
-    loop.Settings = patched
+    loop.Settings = Patched
     return cli.main(argv)
 
 

@@ -195,3 +195,18 @@ def test_engine_variants_name_run_options_and_settings(peers, tmp_path):
                                "engine+population=256+restart_after=0")
     assert cmd[2:5] == ["--engine-settings", "restart_after=0", "run"]
     assert cmd[cmd.index("--population") + 1] == "256" and cmd[cmd.index("--time-budget") + 1] == "120s"
+
+
+def test_engine_settings_reach_the_run(tmp_path):
+    """--engine-settings runs evo-pimsyn with loop.Settings defaults replaced: restart after
+    every generation without progress, so a 4-generation run restarts."""
+    import csv
+    import subprocess
+
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, str(REPO / "bench" / "peers.py"), "--engine-settings",
+                          "restart_after=1,restart_min_gain=0.5", "run", "--model", "zoo:lenet5", "--power", "49",
+                          "--generations", "4", "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    restarts = [int(r["restarts"]) for r in csv.DictReader((out / "generations.csv").open())]
+    assert restarts[-1] >= 1
