@@ -413,6 +413,11 @@ def front_metrics(frame: pd.DataFrame, mode: str, ref: tuple[float, ...],
 # for that run, in a subprocess of its own: ``--engine-settings``).
 CLI_KEYS = {"population": "--population", "polish": "--polish"}
 SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "verify_limit")
+# ``engine+corner=F`` (three objectives): a probe of a proposed default, not an engine option.
+# The last fraction F of the budget goes to a single-objective (efficiency) run with
+# population 256, whose verified designs join the three-objective run's front.
+CORNER_KEY = "corner"
+CORNER_POPULATION = 256
 
 
 def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
@@ -423,10 +428,10 @@ def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
     cli, settings = {}, {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or (key not in CLI_KEYS and key not in SETTINGS_KEYS):
+        if not sep or (key not in CLI_KEYS and key not in SETTINGS_KEYS and key != CORNER_KEY):
             raise ValueError(f"engine variant {name!r}: {pair!r} is not KEY=VALUE with KEY one of "
-                             f"{', '.join([*CLI_KEYS, *SETTINGS_KEYS])}")
-        if key in CLI_KEYS:
+                             f"{', '.join([*CLI_KEYS, *SETTINGS_KEYS, CORNER_KEY])}")
+        if key in CLI_KEYS or key == CORNER_KEY:
             cli[key] = value
         else:
             settings[key] = float(value) if "." in value or "e" in value else int(value)
@@ -436,6 +441,7 @@ def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
 def engine_command(spec: str, power_w: float, mode: str, budget_s: float, seed: int, workers: int,
                    run_dir: Path, name: str = "engine") -> list[str]:
     cli, settings = engine_variant(name)
+    cli.pop(CORNER_KEY, None)
     head = [sys.executable, "-m", "evo_pimsyn"]
     if settings:
         head = [sys.executable, str(Path(__file__).resolve()), "--engine-settings",
@@ -462,21 +468,41 @@ def _run_with_settings(text: str, argv: list[str]) -> int:
     return cli.main(argv)
 
 
+def _engine_run(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} ended with exit code {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
 def run_engine(spec: str, power_w: float, mode: str, budget_s: float, seed: int, workers: int,
                run_dir: Path, ref: tuple[float, ...], nadir: tuple[float, ...], name: str = "engine") -> dict:
     if run_dir.exists():  # a run that did not end in results.csv (killed): start it over
         shutil.rmtree(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    cmd = engine_command(spec, power_w, mode, budget_s, seed, workers, run_dir, name)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} ended with exit code {proc.returncode}:\n{proc.stderr[-2000:]}")
-    gens = pd.read_csv(run_dir / "generations.csv")
-    front = pd.read_csv(run_dir / "pareto.csv")
+    corner = float(engine_variant(name)[0].get(CORNER_KEY, 0.0))
+    if corner and mode == "three":
+        plain = "+".join(p for p in name.split("+") if not p.startswith(CORNER_KEY + "="))
+        main_dir, corner_dir = run_dir / "three", run_dir / "corner"
+        wall = _engine_run(engine_command(spec, power_w, mode, (1 - corner) * budget_s, seed, workers, main_dir,
+                                          plain))
+        wall += _engine_run(engine_command(spec, power_w, "single", corner * budget_s, seed, workers, corner_dir,
+                                           f"engine+population={CORNER_POPULATION}"))
+        gens = pd.read_csv(main_dir / "generations.csv")
+        tail = pd.read_csv(corner_dir / "generations.csv")
+        front = pd.read_csv(main_dir / "pareto.csv")
+        extra = pd.read_csv(corner_dir / "pareto.csv")
+        front = pd.concat([front, extra[front.columns.intersection(extra.columns)]], ignore_index=True)
+        gens = pd.concat([gens, tail.assign(evaluations=tail["evaluations"] + gens["evaluations"].iloc[-1],
+                                            wall_time_s=tail["wall_time_s"] + gens["wall_time_s"].iloc[-1])],
+                         ignore_index=True)
+    else:
+        wall = _engine_run(engine_command(spec, power_w, mode, budget_s, seed, workers, run_dir, name))
+        gens = pd.read_csv(run_dir / "generations.csv")
+        front = pd.read_csv(run_dir / "pareto.csv")
     m = front_metrics(front, mode, ref, nadir)
-    best_search = gens["best_efficiency_gops_w"].max()
+    best_search = pd.to_numeric(gens["best_efficiency_gops_w"], errors="coerce").max()
     reach = float("nan")
     if mode == "single" and np.isfinite(best_search):
         reach = float(gens.loc[gens["best_efficiency_gops_w"] >= best_search, "wall_time_s"].iloc[0])
@@ -524,7 +550,8 @@ def plan(networks, seeds, budgets, contenders, modes, power_w: float, workers: i
             for seed in seeds:
                 for mode in modes:
                     for c in contenders:
-                        if mode in CONTENDERS[c.split("+")[0]]:
+                        corner_only = f"+{CORNER_KEY}=" in c and mode != "three"  # a three-objective probe
+                        if mode in CONTENDERS[c.split("+")[0]] and not corner_only:
                             out.append({"network": net, "power_w": power_w, "objectives": mode, "contender": c,
                                         "budget_s": float(budget), "seed": int(seed), "workers": int(workers)})
     return out
