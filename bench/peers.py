@@ -52,6 +52,13 @@ already there, so the measurement can be run in slices and resumed after a kill 
 half-done engine run folder is deleted and run again). ``--report-only`` prints the tables
 from the CSV. The cycle-scored candidates of every row are kept in ``OUT/fronts/``, the
 engine's run folders in ``OUT/engine/``.
+
+A proposed change of the engine's defaults can be measured here before it is made: a
+contender ``engine+KEY=VALUE+...`` runs ``evo-pimsyn run`` with ``--population`` /
+``--polish`` or with other ``loop.Settings`` defaults (``local_fraction``,
+``restart_after``, ...), e.g. ``engine+population=256``; ``engine+corner=0.2`` (three
+objectives) gives the last fifth of the budget to a single-objective run with population
+256 whose designs join the front.
 """
 
 from __future__ import annotations
@@ -671,7 +678,8 @@ def measure(item: dict, args, cache: dict) -> dict:
     out = Path(args.out)
     tag = f"{net}-{mode}-{budget:g}s-seed{seed}-w{workers}"
     row = {**item, "power_check": POWER_CHECK, "ref_efficiency_gops_w": ref[0], "ref_throughput_ips": ref[1],
-           "ref_area_mm2": ref[2], "ref_area_nadir_mm2": nadir[2], "peer_init": "-" if name.startswith("engine") else args.peer_init}
+           "ref_area_mm2": ref[2], "ref_area_nadir_mm2": nadir[2],
+           "peer_init": "-" if name.startswith("engine") else args.peer_init}
     if name.split("+")[0] == "engine":
         row.update(run_engine(NETWORKS[net], POWER_W, mode, budget, seed, workers, out / "engine" / f"{tag}-{name}",
                               ref, nadir, name))

@@ -192,7 +192,8 @@ def test_engine_variants_name_run_options_and_settings(peers, tmp_path):
     assert peers.engine_variant("engine+corner=0.2") == ({"corner": "0.2"}, {})
     assert [t["objectives"] for t in peers.plan(["alexnet"], [0], [60.0], ["engine+corner=0.2"], ("single", "three"),
                                                 49.0, 1)] == ["three"]
-    assert "--corner" not in peers.engine_command("zoo:alexnet", 49.0, "three", 60.0, 0, 1, tmp_path, "engine+corner=0.2")
+    corner = peers.engine_command("zoo:alexnet", 49.0, "three", 60.0, 0, 1, tmp_path, "engine+corner=0.2")
+    assert "--corner" not in corner and corner[1:4] == ["-m", "evo_pimsyn", "run"]
     plain = peers.engine_command("zoo:alexnet", 49.0, "single", 120.0, 1, 2, tmp_path / "r")
     assert plain[1:4] == ["-m", "evo_pimsyn", "run"] and "--population" not in plain
     cmd = peers.engine_command("zoo:alexnet", 49.0, "single", 120.0, 1, 2, tmp_path / "r",
