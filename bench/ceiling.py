@@ -49,7 +49,8 @@ from evo_pimsyn.engine.evaluation import Evaluator, score  # noqa: E402
 from evo_pimsyn.engine.objectives import parse_objectives  # noqa: E402
 from evo_pimsyn.engine.outputs import read_run  # noqa: E402
 from evo_pimsyn.engine.setup import prepare, run_model_settings, run_search_space  # noqa: E402
-from fitness.evaluate import _frame, evaluate_full  # noqa: E402
+from fitness.evaluate import evaluate_full  # noqa: E402
+from fitness.metrics import metrics_frame  # noqa: E402
 from genomes import decode  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def energy_split(problem, genome: np.ndarray) -> dict:
     at_zero = replace(ev.fixed_point, steps=np.zeros_like(ev.fixed_point.steps))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # throughput at T = 0 divides by zero
-        e_dyn = float(_frame(ev.prep, at_zero)["energy_nj"].iloc[0])
+        e_dyn = float(metrics_frame(ev.prep, at_zero)["energy_nj"].iloc[0])
     t_ns = float(row["latency_ns"])
     return {"ops": float(row["ops"]), "e_dyn_nj": e_dyn, "p_static_w": (float(row["energy_nj"]) - e_dyn) / t_ns,
             "clk_ns": float(row["clk_ns"]), "steps": int(row["steps"])}

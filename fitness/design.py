@@ -283,3 +283,16 @@ def _gene_rule(network, hardware, batch, b, rows_x, dup, limit, mu) -> str:
         if m[i] not in specified_candidates(int(rows_x[i]), int(dup[i])):
             return "macro_num_not_even_split"
     return ""
+
+
+def as_batch(network: Network, designs: DesignBatch | Iterable[Mapping[str, Any]]) -> DesignBatch:
+    """A :class:`DesignBatch` of ``designs`` (a batch, checked against the network, or
+    reference-schema records; one mapping is a batch of one)."""
+    if isinstance(designs, DesignBatch):
+        if designs.dup.shape[1] != len(network.conv_indices) or designs.macro_num.shape[1] != len(network.mvm_indices):
+            raise InputError(f"design batch does not fit network {network.name!r}: expected dup over "
+                             f"{len(network.conv_indices)} conv layers and macro_num over {len(network.mvm_indices)} conv/fc layers")
+        return designs
+    if isinstance(designs, Mapping):
+        designs = [designs]
+    return DesignBatch.from_records(network, designs)

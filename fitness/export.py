@@ -11,9 +11,9 @@ import pandas as pd
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.crossbars import crossbars_used
 from fitness.cycle_sched import bit_level_table, op_tables
-from fitness.design import DesignBatch
+from fitness.design import DesignBatch, as_batch
 from fitness.errors import InputError
-from fitness.evaluate import Evaluation, as_batch, evaluate_full
+from fitness.evaluate import Evaluation, evaluate_full
 from fitness.fixed_point import run_cycle_dag, take_rows
 from fitness.hardware import Hardware
 from fitness.memory import MemoryTable, load_store_latency_ns

@@ -18,7 +18,8 @@ import pytest
 from fitness import fixed_point
 from fitness.analytic.evaluate import evaluate_analytic, evaluate_analytic_full
 from fitness.analytic.prepare import prepare_analytic
-from fitness.evaluate import as_batch, evaluate, evaluate_full
+from fitness.design import as_batch
+from fitness.evaluate import evaluate, evaluate_full
 from fitness.fixed_point import Scheduled
 from fitness.fixes import parse_fixes
 from fitness.network import Network

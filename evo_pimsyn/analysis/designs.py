@@ -13,6 +13,7 @@ import pandas as pd
 
 from evo_pimsyn.analysis.load import RunData, objective_by_name, ranked_front
 from fitness import evaluate as fitness_evaluate
+from fitness import export as fitness_export
 from fitness.errors import InputError
 from fitness.fixes import fixes_label
 
@@ -75,12 +76,12 @@ def evaluation(run: RunData, rec: dict) -> pd.Series:
 def architecture(run: RunData, rec: dict) -> dict:
     """PIMSYN's output-file format of one design; a run made with model fixes says so in a
     key PIMSYN's format does not have (``model_fixes``)."""
-    out = fitness_evaluate.architecture(run.network, run.hardware, rec, **run.model)
+    out = fitness_export.architecture(run.network, run.hardware, rec, **run.model)
     if run.model["fixes"]:
         out["model_fixes"] = fixes_label(run.model["fixes"])
     return out
 
 
 def schedule(run: RunData, rec: dict) -> pd.DataFrame:
-    return fitness_evaluate.schedule(run.network, run.hardware, rec, **run.model)
+    return fitness_export.schedule(run.network, run.hardware, rec, **run.model)
 

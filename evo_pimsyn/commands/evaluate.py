@@ -27,7 +27,8 @@ from evo_pimsyn.models import MODEL_HELP, load_model
 from fitness.budget import DEFAULT_POWER_CHECK, check_mode
 from fitness.design import DesignBatch, validate_records
 from fitness.errors import InputError
-from fitness.evaluate import FIDELITIES, evaluate_full, schedule
+from fitness.evaluate import FIDELITIES, evaluate_full
+from fitness.export import schedule
 from fitness.fixes import fixes_label, parse_fixes
 from fitness.hardware import load_hardware
 from fitness.jsonio import parse_json, read_text

@@ -206,8 +206,8 @@ class PimProblem(Problem):
         return flatten_records(self.decode(G).to_records())
 
     def architecture(self, g: np.ndarray) -> dict:
-        """PIMSYN's output-file format for one genome (``fitness.evaluate.architecture``)."""
-        from fitness.evaluate import architecture  # numba: see the module docstring
+        """PIMSYN's output-file format for one genome (``fitness.export.architecture``)."""
+        from fitness.export import architecture  # numba: see the module docstring
 
         return architecture(self.network, self.hardware, self.decode(np.asarray(g, dtype=np.int64)[None, :]),
                             power_check=self.power_check, fixes=self.fixes)

@@ -21,8 +21,10 @@ from fitness.analytic.correction import corrected_steps
 from fitness.analytic.prepare import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLES, AnalyticPrepared, prepare_analytic
 from fitness.analytic.recurrence import run_recurrence, sample_caps
 from fitness.budget import DEFAULT_POWER_CHECK, check_mode
+from fitness.design import as_batch
 from fitness.fixed_point import FixedPoint, Scheduled, solve
 from fitness.fixes import parse_fixes
+from fitness.metrics import metrics_frame
 
 
 def analytic_scheduler(prep: AnalyticPrepared, idx, k_tran, k_ld, k_st, k_mrg, correct: bool = True) -> Scheduled:
@@ -46,13 +48,11 @@ def evaluate_analytic_full(network, hardware, designs, max_samples: int = DEFAUL
                            scheduler=analytic_scheduler, min_samples: int = DEFAULT_MIN_SAMPLES, *,
                            power_check: str = DEFAULT_POWER_CHECK, fixes=None,
                            ) -> tuple[AnalyticPrepared, FixedPoint, pd.DataFrame]:
-    from fitness.evaluate import _frame, as_batch
-
     batch = as_batch(network, designs)
     prep = prepare_analytic(network, hardware, batch, max_samples, min_samples=min_samples,
                             fixes=parse_fixes(fixes))
     fp = solve(prep, scheduler)
-    return prep, fp, _frame(prep, fp, power_check)
+    return prep, fp, metrics_frame(prep, fp, power_check)
 
 
 # Designs per pass: the [B, L, ...] stage arrays and the per-sample time arrays grow with
@@ -75,8 +75,6 @@ def evaluate_analytic(network, hardware, designs, max_samples: int = DEFAULT_SAM
                       fixes=None) -> pd.DataFrame:
     """One row per design, same columns and refusal rules as the cycle ``evaluate``
     (``chunk``: designs per pass, default :func:`chunk_size`; the results do not depend on it)."""
-    from fitness.evaluate import as_batch
-
     check_mode(power_check)
     fixes = parse_fixes(fixes)
     batch = as_batch(network, designs)
