@@ -31,7 +31,7 @@ MAX_MACROS_PER_LAYER = 999  # the gene stores m_i in its last three digits
 SETTINGS = ("specified", "unified")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DesignBatch:
     xbar_size: np.ndarray  # int[B]
     rram_res: np.ndarray  # int[B]

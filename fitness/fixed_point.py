@@ -68,7 +68,7 @@ def cycle_scheduler(prep: Prepared, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled
     return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FixedPoint:
     status: np.ndarray  # object[B]: "ok", an infeasibility reason or a crash reason
     crashed: np.ndarray  # bool[B]: PIMSYN would have raised (vs. returned 0)
@@ -91,10 +91,11 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     table = MemoryTable.from_hardware(hw)
     status = prep.status.copy()
     crashed = (status != "ok") & (status != "mini_power_ge_component_power")  # the analytic preparation's power check
-    fp = FixedPoint(status, crashed, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.nan),
-                    np.zeros((n, n_layer, N_COMPONENTS)), np.full(n, -1, dtype=np.int64),
-                    np.zeros(n, dtype=np.int64), np.full(n, np.nan), np.zeros(n, dtype=np.int64),
-                    np.zeros(n, dtype=bool))
+    fp = FixedPoint(status=status, crashed=crashed, steps=np.zeros(n, dtype=np.int64),
+                    bubbles=np.zeros(n, dtype=np.int64), clk_ns=np.full(n, np.nan),
+                    units=np.zeros((n, n_layer, N_COMPONENTS)), memory_row=np.full(n, -1, dtype=np.int64),
+                    capacity_kb=np.zeros(n, dtype=np.int64), memory_dynamic_nj=np.full(n, np.nan),
+                    rounds=np.zeros(n, dtype=np.int64), converged=np.zeros(n, dtype=bool))
     larger_capacity = "fixed-point" in prep.fixes
     fc_in_clock = "fc" in prep.fixes
 

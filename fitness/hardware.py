@@ -27,6 +27,11 @@ ALU_NAMES = ("POOL", "RELU", "SHIFTADD", "ADDITION", "SIGMOID", "ELTWISE")
 COMPONENT_FIELDS = ("static_power", "dynamic_power", "peak_power", "frequency", "latency", "area_mm2")
 RRAM_FIELDS = ("static_power", "dynamic_power", "peak_power", "latency", "area_mm2")
 MEMORY_FIELDS = ("leak_power", "read_latency", "write_latency", "read_energy", "write_energy", "area_mm2")
+# config key -> attribute of Component / Crossbar / Memory (the unit goes into the name)
+ATTRIBUTES = {"static_power": "static_power_w", "dynamic_power": "dynamic_power_w", "peak_power": "peak_power_w",
+              "frequency": "frequency_ghz", "latency": "latency_ns", "leak_power": "leak_power_w",
+              "read_latency": "read_latency_ns", "write_latency": "write_latency_ns",
+              "read_energy": "read_energy_nj", "write_energy": "write_energy_nj", "area_mm2": "area_mm2"}
 SCALARS = ("weight_res", "data_res", "memory_bw", "vfu_width", "noc_bw")
 # Upper bounds that keep the model's integer arithmetic meaningful: precisions beyond 64
 # bits and widths beyond 2**31 bits are typos, not hardware.
@@ -45,7 +50,7 @@ EA_KEYS = (
 TOP_KEYS = (*SCALARS, "noc_power", "noc_router_area_mm2", "SA", "EA", "RRAM", "memory", "ADC", "DAC", *ALU_NAMES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Component:
     """A peripheral unit type (ADC, DAC or a vector ALU); powers per instance."""
 
@@ -68,7 +73,7 @@ class Crossbar:
     area_mm2: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Memory:
     """One macro's scratchpad of a given capacity; latencies/energies per access of memory_bw bits."""
 
@@ -80,7 +85,7 @@ class Memory:
     area_mm2: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hardware:
     weight_res: int
     data_res: int
@@ -225,23 +230,24 @@ def _number(obj: Mapping, key: str, path: str, problems: _Problems, *, positive:
 
 
 def _entry(obj: Any, path: str, fields: tuple[str, ...], positive: tuple[str, ...], default_area: float,
-           problems: _Problems) -> list[float] | None:
+           problems: _Problems) -> dict[str, float] | None:
+    """The entry's numbers by attribute name (``ATTRIBUTES``), or None if it is not an object."""
     if not isinstance(obj, Mapping):
         problems.add(path, f"must be an object, got {obj!r}")
         return None
     _unknown_keys(obj, fields, path, problems)
-    return [
-        _number(obj, f, path, problems, positive=f in positive,
-                default=default_area if f == "area_mm2" else None)
+    return {
+        ATTRIBUTES[f]: _number(obj, f, path, problems, positive=f in positive,
+                               default=default_area if f == "area_mm2" else None)
         for f in fields
-    ]
+    }
 
 
 def _component(obj: Any, path: str, default_area: float, problems: _Problems) -> Component | None:
     values = _entry(obj, path, COMPONENT_FIELDS, ("frequency", "area_mm2"), default_area, problems)
     if values is None:
         return None
-    comp = Component(*values)
+    comp = Component(**values)
     if comp.peak_power_w == 0 and comp.frequency_ghz > 0:
         problems.add(_path(path, "peak_power"), "must be > 0, got 0")
     return comp
@@ -317,7 +323,7 @@ def hardware_from_dict(data: Any, source: str = "<config>") -> Hardware:
         values = _entry(entry, f'RRAM."{key}"', RRAM_FIELDS, ("peak_power", "latency", "area_mm2"),
                         area_defaults.crossbar_mm2(xbar), problems)
         if values:
-            rram[(xbar, res)] = Crossbar(*values)
+            rram[(xbar, res)] = Crossbar(**values)
 
     memory = {}
     for kb, entry in _int_keyed(data.get("memory"), "memory", problems).items():
@@ -327,7 +333,7 @@ def hardware_from_dict(data: Any, source: str = "<config>") -> Hardware:
         values = _entry(entry, _path("memory", str(kb)), MEMORY_FIELDS,
                         ("read_latency", "write_latency", "area_mm2"), area_defaults.memory_mm2(kb), problems)
         if values:
-            memory[kb] = Memory(*values)
+            memory[kb] = Memory(**values)
 
     sa = data.get("SA", {})
     ea = data.get("EA", {})

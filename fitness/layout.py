@@ -26,7 +26,7 @@ LAYOUT_REASONS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Layout:
     status: int
     positions: np.ndarray  # [P, 2] placed macro cells (row, col), in placement order
@@ -177,11 +177,13 @@ def place_and_route(network: Network, combined, partner, grid_cols, prov=None) -
     n_layer = len(network)
     if status != LAYOUT_OK:
         z = np.zeros(n_layer, dtype=np.int64)
-        return Layout(int(status), pos, span_start, span_len, merge, z, z, np.zeros((2 * n_layer, 2 * n_layer), dtype=bool))
+        return Layout(status=int(status), positions=pos, span_start=span_start, span_len=span_len, merge=merge,
+                      transfer_hops=z, merge_hops=z, noc_conflict=np.zeros((2 * n_layer, 2 * n_layer), dtype=bool))
     n_rows = int(max(pos[:, 0].max(), merge[:, 0].max())) + 1
     cols = int(max(grid_cols, pos[:, 1].max() + 1))
     hops_t, hops_m, conflict = _routes(kind, span_start, span_len, pos, merge, prov_ptr, prov_idx, n_rows, cols)
-    return Layout(0, pos, span_start, span_len, merge, hops_t, hops_m, conflict)
+    return Layout(status=0, positions=pos, span_start=span_start, span_len=span_len, merge=merge,
+                  transfer_hops=hops_t, merge_hops=hops_m, noc_conflict=conflict)
 
 
 def noc_flits(network: Network, layer_dup, idiv, ddiv, data_res: int, noc_bw: int) -> tuple[np.ndarray, np.ndarray]:

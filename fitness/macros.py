@@ -12,7 +12,7 @@ from fitness.crossbars import ceil_div
 from fitness.network import Network
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MacroCounts:
     own: np.ndarray  # [B, L] own macro count m (0 for POOL/ELTWISE)
     combined: np.ndarray  # [B, L] combined count M used by every macro-dependent formula (1 for POOL/ELTWISE)
@@ -36,7 +36,8 @@ def macro_counts(network: Network, own_gene, partner_gene) -> MacroCounts:
     n_macros = own_gene.sum(axis=1)
     grid_rows = np.ceil(np.sqrt(n_macros.astype(np.float64))).astype(np.int64)
     grid_cols = ceil_div(n_macros, np.maximum(grid_rows, 1))
-    return MacroCounts(own, combined, partner, n_macros, grid_rows, grid_cols)
+    return MacroCounts(own=own, combined=combined, partner=partner, n_macros=n_macros, grid_rows=grid_rows,
+                       grid_cols=grid_cols)
 
 
 @numba.njit(cache=True)

@@ -16,7 +16,7 @@ MAX_CAPACITY_KB = 4096
 BUFFER_SLACK = 0.9  # capacity is the power of two at or above 90 % of the need
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MemoryTable:
     """The config's memory rows as arrays, indexed by position in ``sizes_kb``."""
 
@@ -33,13 +33,13 @@ class MemoryTable:
         sizes = sorted(hardware.memory)
         rows = [hardware.memory[k] for k in sizes]
         return cls(
-            np.array(sizes, dtype=np.int64),
-            np.array([m.leak_power_w for m in rows]),
-            np.array([m.read_latency_ns for m in rows]),
-            np.array([m.write_latency_ns for m in rows]),
-            np.array([m.read_energy_nj for m in rows]),
-            np.array([m.write_energy_nj for m in rows]),
-            np.array([m.area_mm2 for m in rows]),
+            sizes_kb=np.array(sizes, dtype=np.int64),
+            leak_w=np.array([m.leak_power_w for m in rows]),
+            read_latency_ns=np.array([m.read_latency_ns for m in rows]),
+            write_latency_ns=np.array([m.write_latency_ns for m in rows]),
+            read_energy_nj=np.array([m.read_energy_nj for m in rows]),
+            write_energy_nj=np.array([m.write_energy_nj for m in rows]),
+            area_mm2=np.array([m.area_mm2 for m in rows]),
         )
 
     def index(self, capacity_kb) -> np.ndarray:
@@ -50,9 +50,9 @@ class MemoryTable:
         return np.where(self.sizes_kb[pos_c] == cap, pos_c, -1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MemoryTraffic:
-    """Elements moved per block: ld/st per macro (latency) and ldv/stv in total (energy) [B, L].
+    """Elements moved per block: ld/st per macro (latency) and ld_volume/st_volume in total (energy) [B, L].
 
     ``input_st``/``input_volume`` (the ``input-load`` fix; None without it): network input
     written per block into a layer's macros, per macro and in total (0 but for the layers
@@ -79,9 +79,9 @@ def memory_traffic(network: Network, col_blocks, n_slices, layer_dup, idiv, ddiv
                                        i64(arr.kernel_w), i64(col_blocks), i64(n_slices), i64(layer_dup), i64(idiv),
                                        i64(ddiv), operands)
     if not input_load:
-        return MemoryTraffic(ld, st, ldv, stv)
+        return MemoryTraffic(ld=ld, st=st, ld_volume=ldv, st_volume=stv)
     in_volume, in_st = input_traffic(network, layer_blocks, idiv, ddiv)
-    return MemoryTraffic(ld, st, ldv, stv, in_st, in_volume)
+    return MemoryTraffic(ld=ld, st=st, ld_volume=ldv, st_volume=stv, input_st=in_st, input_volume=in_volume)
 
 
 def input_layers(network: Network) -> np.ndarray:

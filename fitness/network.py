@@ -33,7 +33,7 @@ SCHEMA_FORMAT = "evo-pimsyn-network"
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Layer:
     """One compute layer. Sizes are element counts; spatial pairs are (h, w)."""
 
@@ -304,7 +304,7 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerArrays:
     """Read-only per-field arrays over layers, for the vectorized model.
 

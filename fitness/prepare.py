@@ -7,7 +7,7 @@ first DAG (these rows are not scheduled).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from fitness.oplist import op_table
 from fitness.workload import ComponentParams, component_params, workloads, zero_shared_adc
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prepared:
     network: Network
     hardware: Hardware
@@ -63,7 +63,7 @@ class Prepared:
         return p - p * self.batch.rram_ratio
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Stages:
     """The vectorized capacity-independent stages both evaluators share, before layout."""
 
@@ -122,8 +122,19 @@ def batch_stages(network: Network, hardware: Hardware, batch: DesignBatch, adc: 
     traffic = memory_traffic(network, cols_x, s, dup, idiv, ddiv, blocks, both_operands="eltwise-loads" in fixes,
                              input_load="input-load" in fixes)
     tr_flits, mg_flits = noc_flits(network, dup, idiv, ddiv, hardware.data_res, hardware.noc_bw)
-    return Stages(status, s, bits, adc, params, rows_x, cols_x, sets, dup, blocks, macros, idiv, ddiv, work,
-                  work_zeroed, traffic, tr_flits, mg_flits, provider_csr(network))
+    return Stages(status=status, n_slices=s, bits=bits, adc_res=adc, params=params, rows_x=rows_x, cols_x=cols_x,
+                  sets=sets, dup=dup, blocks=blocks, macros=macros, idiv=idiv, ddiv=ddiv, work=work,
+                  work_zeroed=work_zeroed, traffic=traffic, tr_flits=tr_flits, mg_flits=mg_flits,
+                  prov=provider_csr(network))
+
+
+def stage_fields(cls: type, st: Stages, **override) -> dict:
+    """Keyword arguments of ``cls`` (a :class:`Prepared`) that come from the batch's stages
+    as they are, with ``override`` replacing some of them."""
+    wanted = {f.name for f in fields(cls)}
+    out = {f.name: getattr(st, f.name) for f in fields(Stages) if f.name in wanted}
+    out.update(override)
+    return out
 
 
 def delays_and_ops(network: Network, st: Stages, hops_t: np.ndarray, hops_m: np.ndarray):
@@ -167,6 +178,6 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch, fixes: fro
         if dag.status != 0:
             status[b] = "dependency_block_out_of_range"
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, hops_t, hops_m)
-    return Prepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,
-                    st.cols_x, st.sets, st.dup, st.blocks, st.macros, st.idiv, st.ddiv, st.work, st.work_zeroed,
-                    st.traffic, tran_ns, mrg_ns, op_code, n_ops, layouts, structures, prov, fixes)
+    return Prepared(network=network, hardware=hardware, batch=batch, tran_ns=tran_ns, mrg_ns=mrg_ns,
+                    op_code=op_code, n_ops=n_ops, layouts=layouts, structures=structures, fixes=fixes,
+                    **stage_fields(Prepared, st, status=status))

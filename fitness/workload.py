@@ -23,7 +23,7 @@ CLOCK_FLOOR_NS = 100.0  # hard-coded crossbar read time (Q5)
 FC_WORKLOAD_DIVISOR = 100  # FC workloads become min(ceil(w / 100), 100) (Q15)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ComponentParams:
     """Per-design component parameters [B, N_COMPONENTS] (ADC/DAC follow each design's resolution).
 
@@ -39,11 +39,16 @@ class ComponentParams:
     valid: np.ndarray
 
 
+# fitness.hardware.Component attribute -> ComponentParams field
+PARAM_OF = {"static_power_w": "static_w", "dynamic_power_w": "dynamic_w", "peak_power_w": "peak_w",
+            "frequency_ghz": "frequency_ghz", "latency_ns": "latency_ns", "area_mm2": "area_mm2"}
+
+
 def component_params(hardware: Hardware, adc_res, dac_res) -> ComponentParams:
     adc_res = np.asarray(adc_res, dtype=np.int64)
     dac_res = np.asarray(dac_res, dtype=np.int64)
     n = adc_res.shape[0]
-    fields = ("static_power_w", "dynamic_power_w", "peak_power_w", "frequency_ghz", "latency_ns", "area_mm2")
+    fields = tuple(PARAM_OF)
     base = np.full((len(fields), N_COMPONENTS), np.nan)
     for c, name in enumerate(COMPONENT_NAMES):
         if c not in (ADC, DAC):
@@ -64,7 +69,7 @@ def component_params(hardware: Hardware, adc_res, dac_res) -> ComponentParams:
         inverse = inverse.ravel()
         out[:, :, c] = lut[:, inverse]
         valid &= present[inverse]
-    return ComponentParams(*out, valid=valid)
+    return ComponentParams(**{PARAM_OF[f]: out[k] for k, f in enumerate(fields)}, valid=valid)
 
 
 def workloads(network: Network, hardware: Hardware, xbar_size, n_slices, row_blocks, col_blocks, layer_dup,

@@ -30,10 +30,10 @@ def tiny_network(fc_out: int = 10) -> Network:
     return Network(
         name="tiny",
         layers=(
-            Layer("c1", "conv", 3, 16, (8, 8), (4, 4), kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1)),
-            Layer("c2", "conv", 16, 16, (4, 4), (2, 2), kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1),
+            Layer(name="c1", kind="conv", in_channels=3, out_channels=16, in_hw=(8, 8), out_hw=(4, 4), kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1)),
+            Layer(name="c2", kind="conv", in_channels=16, out_channels=16, in_hw=(4, 4), out_hw=(2, 2), kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1),
                   providers=(0,)),
-            Layer("fc", "fc", 64, fc_out, (1, 1), (1, 1), providers=(1,)),
+            Layer(name="fc", kind="fc", in_channels=64, out_channels=fc_out, in_hw=(1, 1), out_hw=(1, 1), providers=(1,)),
         ),
         input_shape=(3, 8, 8),
     )

@@ -22,7 +22,7 @@ from fitness.input_load import input_need_max
 from fitness.layout import LAYOUT_REASONS
 from fitness.memory import MemoryTable
 from fitness.network import Network
-from fitness.prepare import Prepared, batch_stages, delays_and_ops, model_network
+from fitness.prepare import Prepared, batch_stages, delays_and_ops, stage_fields, model_network
 from fitness.workload import minimum_power_for
 
 DEFAULT_SAMPLES = 64  # most recurrence samples per layer (all blocks when n is smaller: exact)
@@ -30,7 +30,7 @@ DEFAULT_MIN_SAMPLES = 16  # fewest (a layer samples one block per output row in 
 DEFAULT_IN_SAMPLES = 32  # blocks sampled for the input-buffer need
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AnalyticPrepared(Prepared):
     hops: Hops = None
     samples: Samples = None
@@ -90,7 +90,7 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     if "input-load" in fixes:
         smp.inbuf = smp.inbuf + input_need_max(network, st.dup, blk, st.idiv, st.ddiv, max_in_samples)
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, h.transfer, h.merge)
-    return AnalyticPrepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,
-                            st.cols_x, st.sets, st.dup, blk, st.macros, st.idiv, st.ddiv, st.work, st.work_zeroed,
-                            st.traffic, tran_ns, mrg_ns, op_code, n_ops, None, None, prov, fixes, hops=h, samples=smp,
-                            cons=consumer_csr(network), tr_flits=st.tr_flits, mg_flits=st.mg_flits)
+    return AnalyticPrepared(network=network, hardware=hardware, batch=batch, tran_ns=tran_ns, mrg_ns=mrg_ns,
+                            op_code=op_code, n_ops=n_ops, layouts=None, structures=None, fixes=fixes, hops=h,
+                            samples=smp, cons=consumer_csr(network),
+                            **stage_fields(AnalyticPrepared, st, status=status, blocks=blk))
