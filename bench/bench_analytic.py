@@ -29,7 +29,7 @@ from fitness.analytic.evaluate import evaluate_analytic  # noqa: E402
 from fitness.hardware import load_hardware  # noqa: E402
 from fitness.pimcomp import load_pimcomp  # noqa: E402
 
-NETWORKS = REPO.parent / "shared" / "reference" / "networks"
+NETWORKS = REPO / "tests" / "data" / "reference" / "networks"
 
 
 def random_designs(network, hardware, n, seed=0, power_w=49.0):

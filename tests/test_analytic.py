@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import genomes
 from fitness.analytic.evaluate import evaluate_analytic, evaluate_analytic_full
 from fitness.analytic.layout import hops
 from fitness.analytic.prepare import adc_resolution_fast, prepare_analytic
@@ -20,7 +21,6 @@ from fitness.memory import capacities_kb, capacity_kb
 from fitness.pimcomp import load_pimcomp
 from fitness.prepare import prepare
 
-genomes = pytest.importorskip("genomes")
 
 EXACT = 10**9  # sample every block: the recurrence is then exact
 

@@ -15,11 +15,9 @@ import pandas as pd
 import pytest
 
 from tests import engine_helpers as h
+from tests.conftest import REFERENCE
 
-pytest.importorskip("fitness.evaluate")
-pytest.importorskip("genomes.codec")
-
-ALEXNET = h.REPO.parent / "shared" / "reference" / "networks" / "alexnet.json"
+ALEXNET = REFERENCE / "networks" / "alexnet.json"
 GENS = 5
 COMMON = ("--power", "49", "--population", "16", "--seed", "7", "--fidelity", "cycle")
 
@@ -31,8 +29,6 @@ def run_cmd(out, *extra, gens=GENS, model=None):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    if not ALEXNET.exists():
-        pytest.skip("shared/reference is not beside the checkout")
     out = tmp_path_factory.mktemp("cli") / "ref"
     res = h.run(run_cmd(out, "--quiet"))
     assert res.returncode == 0, res.stderr
@@ -82,8 +78,6 @@ def test_workers_1_vs_2_identical(reference, tmp_path):
 
 
 def test_progress_bar_and_quiet(tmp_path):
-    if not ALEXNET.exists():
-        pytest.skip("no reference network")
     res = h.run(run_cmd(tmp_path / "loud", gens=1))
     assert res.returncode == 0, res.stderr
     assert "generation" in res.stderr and "best_eff=" in res.stderr and "evals/s=" in res.stderr
@@ -109,8 +103,6 @@ def test_sigkill_at_random_points_then_resume(reference, tmp_path):
 
 
 def test_ctrl_c_checkpoints_and_resumes(tmp_path):
-    if not ALEXNET.exists():
-        pytest.skip("no reference network")
     out = tmp_path / "int"
     proc = h.popen(run_cmd(out, "--quiet", gens=500))
     h.wait_for(out / "checkpoints" / "checkpoint.npz", proc)
@@ -130,8 +122,6 @@ def test_ctrl_c_checkpoints_and_resumes(tmp_path):
 
 
 def test_resume_refuses_changed_config_or_model(tmp_path):
-    if not ALEXNET.exists():
-        pytest.skip("no reference network")
     cfg = tmp_path / "hw.json"
     data = json.loads((h.REPO / "configs" / "pimsyn_date24.json").read_text())
     cfg.write_text(json.dumps(data))
@@ -155,8 +145,6 @@ def test_bad_objectives_is_one_line_error(tmp_path):
 
 
 def test_bench_search_smoke(tmp_path):
-    if not ALEXNET.exists():
-        pytest.skip("no reference network")
     res = h.run([__import__("sys").executable, str(h.REPO / "bench" / "search.py"), "--models", str(ALEXNET),
                  "--generations", "1", "--population", "8", "--fidelity", "cycle", "--out", str(tmp_path)])
     assert res.returncode == 0, res.stderr
@@ -184,8 +172,6 @@ def test_bench_search_smoke(tmp_path):
 def test_ceiling_energy_split_reproduces_the_design():
     """E = E_dyn + P_static x T: the design's own efficiency as the target gives back its
     own steps; a target above its dynamic-energy floor has no steps."""
-    if not ALEXNET.exists():
-        pytest.skip("no reference network")
     import importlib.util
 
     from evo_pimsyn.engine.setup import prepare_pim
@@ -209,8 +195,6 @@ def test_polish_option(tmp_path):
     """Single objective with the analytic search: the last tenth of the generations polish
     by default (recorded in run.json and counted in generations.csv); --polish 0 turns it
     off; a value outside [0, 1] is a one-line error."""
-    if not ALEXNET.exists():
-        pytest.skip("no reference network")
     import csv
 
     counts = {}

@@ -3,7 +3,7 @@
 Every file is written to a temp file and renamed into place, so a reader (or a killed
 run) never sees half a file. CSV column names are stable and carry units.
 
-``pimcomp.json`` (PIMSYN's PIMCOMP handoff, ``shared/reference/outputs/alexnet_pimcomp.json``)
+``pimcomp.json`` (PIMSYN's PIMCOMP handoff, ``tests/data/reference/outputs/alexnet_pimcomp.json``)
 is derived from the best design as follows; PIMSYN writes it only for unified macros, and
 its example (AlexNet, 256x256 crossbars, 2-bit cells, 8x8 macro grid, macro size 256)
 pins the mapping:
