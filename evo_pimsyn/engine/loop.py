@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -96,26 +96,38 @@ class Settings:
             raise ValueError(f"The 'restart_after' parameter must be an int >= 0. Got {self.restart_after!r} instead.")
 
 
+class Deadline(Protocol):
+    """A wall-clock stop rule (``engine/timebudget.py``'s SearchDeadline)."""
+
+    def reached(self, state: "State") -> bool: ...
+
+    def search_fraction(self, state: "State") -> float: ...
+
+
 @dataclass(frozen=True)
 class Stop:
-    """Stop after ``generations`` (total, generation 0 = the initial population) or once
-    the cumulative search time reaches ``time_budget_s``; either may be None."""
+    """Stop after ``generations`` (total, generation 0 = the initial population), once
+    the cumulative search time reaches ``time_budget_s``, or when ``deadline`` says the
+    next generation would not fit (a session's ``--time-budget``); any may be None."""
 
     generations: int | None = None
     time_budget_s: float | None = None
+    deadline: Deadline | None = None
 
     def reached(self, state: "State") -> bool:
         if self.generations is not None and state.generation >= self.generations:
             return True
         if self.time_budget_s is not None and state.elapsed_s >= self.time_budget_s:
             return True
-        return False
+        return self.deadline is not None and self.deadline.reached(state)
 
     def in_last(self, state: "State", fraction: float) -> bool:
         """True when the next generation falls in the last ``fraction`` of the run."""
         if fraction <= 0:
             return False
         if self.generations is not None and state.generation + 1 > (1.0 - fraction) * self.generations:
+            return True
+        if self.deadline is not None and self.deadline.search_fraction(state) >= 1.0 - fraction:
             return True
         return self.time_budget_s is not None and state.elapsed_s >= (1.0 - fraction) * self.time_budget_s
 

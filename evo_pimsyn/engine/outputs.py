@@ -97,18 +97,18 @@ def generations_frame(logbook: Sequence[dict]) -> pd.DataFrame:
 
 # ---- pareto.csv ----------------------------------------------------------------------
 def pareto_frame(genomes: np.ndarray, search_F: np.ndarray, frame: pd.DataFrame, designs: pd.DataFrame,
-                 gene_names: Sequence[str], objectives: Sequence[Objective], *, fidelity: str,
+                 gene_names: Sequence[str], objectives: Sequence[Objective], *, fidelity: str | Sequence[str],
                  search_fidelity: str, model: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per archived design: final-fidelity objectives, the search-fidelity ones,
     how the model scored them (``model``: power check and fixes, so that a design re-scored
     later is scored alike), every design variable, the evaluator's derived metrics, and the
-    raw genes."""
+    raw genes. ``fidelity`` is the evaluator of ``frame``'s rows, one for all or one per row."""
     frame = frame.reset_index(drop=True)
     n = len(genomes)
     out: dict[str, Any] = {"design": np.arange(n, dtype=np.int64)}
     for obj in objectives:
         out[obj.column] = frame[obj.column].array if obj.column in frame else np.full(n, np.nan)
-    out["fidelity"] = [fidelity] * n
+    out["fidelity"] = [fidelity] * n if isinstance(fidelity, str) else list(fidelity)
     out["feasible"] = frame["feasible"].to_numpy(dtype=bool) if "feasible" in frame else np.ones(n, dtype=bool)
     out["search_fidelity"] = [search_fidelity] * n
     for key, value in (model or {}).items():
