@@ -31,7 +31,7 @@ from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import objective_names, parse_objectives
 from evo_pimsyn.engine.problem import FIDELITIES
 from evo_pimsyn.engine.progress import DEFAULT_LOG_EVERY_S, Progress, VerifiedBests
-from evo_pimsyn.engine.setup import Setup, model_name, prepare, run_model_settings
+from evo_pimsyn.engine.setup import LEGACY_MODEL, PREPARERS, Setup, model_name, prepare, run_model_settings
 from evo_pimsyn.engine.timebudget import (FinishCost, SearchDeadline, TimeBudget, plan_rescoring, rescore_order,
                                           spent)
 from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
@@ -250,6 +250,21 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
     timing = Timing(clock() if started_at is None else float(started_at), 0.0, clock)
     run_dir = Path(run_dir)
     run = read_run(run_dir)
+    # run.json must hold the settings its checkpoint was made with, before anything is built from them
+    settings = check_run_record(run, f"{run_dir / 'run.json'}")
+    recomputed = outputs.canonical_hash(settings)
+    state = None
+    cdir = run_dir / CHECKPOINT_DIR
+    if any((cdir / n).exists() for n in (ckpt.LATEST, ckpt.PREVIOUS)):
+        loaded = ckpt.load(cdir)
+        _refuse_if_not_the_checkpoints(run_dir, run, settings, recomputed, loaded)
+        state = loaded.state
+        timing.spent_before_s = _spent_before(run, loaded)
+    elif recomputed != run["config_hash"]:
+        raise InputError(f"cannot resume {run_dir}: run.json's settings ({', '.join(settings)}) do not give its "
+                         f"config_hash ({recomputed[:12]} != {run['config_hash'][:12]}): a setting or the hash "
+                         f"was edited, and without a checkpoint to compare with the field cannot be named; "
+                         f"start a new run")
     model_settings = run_model_settings(run)
     # a power check / set of fixes given on the command line must be the run's: the archive
     # and checkpoints were scored under the run's model
@@ -275,16 +290,7 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
     setup = prepare(run["problem"], run["model"], run.get("hardware_config"), run["power_w"],
                      run["macro_setting"], run["macro_reuse"], *model_settings)
     _refuse_if_changed(run_dir, run, setup.identity, "on disk")
-    state = None
-    cdir = run_dir / CHECKPOINT_DIR
-    if any((cdir / n).exists() for n in (ckpt.LATEST, ckpt.PREVIOUS)):
-        loaded = ckpt.load(cdir)
-        if loaded.meta.get("config_hash") != run["config_hash"]:
-            raise InputError(f"cannot resume {run_dir}: checkpoint {loaded.path} belongs to another configuration "
-                             f"(config hash {str(loaded.meta.get('config_hash'))[:12]} != {run['config_hash'][:12]})")
-        state = loaded.state
-        timing.spent_before_s = _spent_before(run, loaded)
-    elif not quiet:
+    if state is None and not quiet:
         print(f"evo-pimsyn: no checkpoint in {cdir}; starting the run over from generation 0", file=sys.stderr)
     if generations is not None or time_budget_s is not None:
         run["stop"] = {"generations": generations, "time_budget_s": time_budget_s}
@@ -293,6 +299,109 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
     with backends.open_backend(backend, scheduler, workers=workers):
         return _search(run_dir, setup, run, state, workers=workers, quiet=quiet, timing=timing,
                        log_every_s=log_every_s)
+
+
+def _check(ok: bool, where: str, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise InputError(f"{where}: field {key!r} must be {rule}, got {value!r}")
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def check_run_record(run: dict, where: str = "run.json") -> dict:
+    """Check the fields of a run record that resume reads (one-line InputError naming the
+    field) and return the settings its config hash covers, as :func:`start` records them.
+
+    The hash covers the ``SEARCH_KEYS`` the run was recorded with: a run from before a
+    key existed (``LEGACY_MODEL``: power check, fixes) was hashed without it."""
+    settings: dict = {}
+    for key in SEARCH_KEYS:
+        if key not in run:
+            if key in LEGACY_MODEL:
+                continue
+            raise InputError(f"{where}: field {key!r} is missing")
+        v = run[key]
+        if key in ("model_hash", "hardware_hash"):
+            _check(isinstance(v, str) and bool(v), where, key, "a hash string", v)
+        elif key == "power_w":
+            _check(_positive_number(v), where, key, "a positive number of W", v)
+            v = float(v)
+        elif key in ("population", "seed"):
+            low = 4 if key == "population" else 0
+            _check(_is_int(v) and v >= low, where, key, f"an int >= {low}", v)
+            v = int(v)
+        elif key == "macro_reuse":
+            _check(isinstance(v, bool), where, key, "true or false", v)
+        elif key == "objectives":
+            _check(isinstance(v, list) and all(isinstance(n, str) for n in v), where, key, "a list of names", v)
+            try:
+                v = objective_names(parse_objectives(v))
+            except InputError:
+                _check(False, where, key, "a list of objective names", v)
+        elif key == "fixes":
+            try:
+                v = fixes_label(parse_fixes(v))
+            except InputError:
+                _check(False, where, key, "none, all or a comma list of model fixes", v)
+        else:
+            allowed = {"algorithm": loop.ALGORITHMS, "macro_setting": MACRO_SETTINGS, "fidelity": FIDELITIES,
+                       "problem": tuple(PREPARERS), "power_check": POWER_CHECKS}[key]
+            _check(v in allowed, where, key, f"one of {', '.join(allowed)}", v)
+        settings[key] = v
+    _check(isinstance(run.get("config_hash"), str), where, "config_hash", "a hash string", run.get("config_hash"))
+    _check(isinstance(run.get("model"), str) and bool(run.get("model")), where, "model", "a model spec",
+           run.get("model"))
+    _check(run.get("hardware_config") is None or isinstance(run.get("hardware_config"), str), where,
+           "hardware_config", "a file path or null", run.get("hardware_config"))
+    stop = run.get("stop")
+    _check(isinstance(stop, dict), where, "stop", "an object with generations and time_budget_s", stop)
+    gens, budget = stop.get("generations"), stop.get("time_budget_s")
+    _check(gens is None or (_is_int(gens) and gens >= 0), where, "stop.generations", "an int >= 0 or null", gens)
+    _check(budget is None or _positive_number(budget), where, "stop.time_budget_s", "a positive number or null",
+           budget)
+    optional = {"workers": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+                "checkpoint_every_s": (lambda v: v == AUTO or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                               and math.isfinite(v) and v >= 0), "seconds >= 0 or auto"),
+                "rescore_every": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+                "polish_fraction": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    and 0.0 <= v <= 1.0, "a fraction in [0, 1]")}
+    for key, (ok, rule) in optional.items():
+        if key in run:
+            _check(ok(run[key]), where, key, rule, run[key])
+    return settings
+
+
+def _refuse_if_not_the_checkpoints(run_dir: Path, run: dict, settings: dict, recomputed: str,
+                                   loaded: ckpt.Loaded) -> None:
+    """The settings run.json holds must be those the checkpoint was made with: the hash
+    recomputed from them against the checkpoint's; a field that differs is named from the
+    settings the checkpoint records (checkpoints from before they did: the hashes only)."""
+    stored = loaded.meta.get("config_hash")
+    if recomputed == stored:
+        if run["config_hash"] != recomputed:
+            raise InputError(f"cannot resume {run_dir}: run.json's config_hash {run['config_hash'][:12]} is not the "
+                             f"hash of its settings ({recomputed[:12]}, as its checkpoint's): the field was edited or "
+                             f"is damaged; put it back or start a new run")
+        return
+    recorded = loaded.meta.get("settings")
+    if isinstance(recorded, dict):
+        missing = object()
+        for key in [k for k in SEARCH_KEYS if k in settings or k in recorded]:
+            ours, theirs = settings.get(key, missing), recorded.get(key, missing)
+            if ours != theirs:
+                ours_text = "missing" if ours is missing else f"{ours!r}"
+                theirs_text = "without it" if theirs is missing else f"with {theirs!r}"
+                raise InputError(f"cannot resume {run_dir}: run.json's {key} is {ours_text} but its checkpoint "
+                                 f"{loaded.path.name} was made {theirs_text}: run.json was edited or is damaged; "
+                                 f"put {key} back or start a new run")
+    if run["config_hash"] == stored:
+        raise InputError(f"cannot resume {run_dir}: run.json's settings no longer give its config_hash "
+                         f"({recomputed[:12]} != {stored[:12]}): one of {', '.join(settings)} was edited (the "
+                         f"checkpoint predates the record that would name it); put it back or start a new run")
+    raise InputError(f"cannot resume {run_dir}: checkpoint {loaded.path} belongs to another configuration "
+                     f"(config hash {str(stored)[:12]} != {recomputed[:12]})")
 
 
 def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> None:
@@ -325,7 +434,8 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
     cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
     rescore_k = int(run.get("rescore_every", 0))
     cdir = run_dir / CHECKPOINT_DIR
-    meta = {"config_hash": run["config_hash"], "model_hash": run["model_hash"]}
+    # the settings too, so that a resume of an edited run.json can name the field that changed
+    meta = {"config_hash": run["config_hash"], "model_hash": run["model_hash"], "settings": check_run_record(run)}
     saved = {"generation": state.generation if state is not None else -1}
     # the exact model checks the designs that would become the best (loop._verify_best)
     verify_fidelity = getattr(setup.problem, "verify_fidelity", None)
