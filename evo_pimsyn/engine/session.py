@@ -306,8 +306,12 @@ def _check(ok: bool, where: str, key: str, rule: str, value: Any) -> None:
         raise InputError(f"{where}: field {key!r} must be {rule}, got {value!r}")
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _positive_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return _number(v) and math.isfinite(v) and v > 0
 
 
 def check_run_record(run: dict, where: str = "run.json") -> dict:
@@ -362,11 +366,10 @@ def check_run_record(run: dict, where: str = "run.json") -> dict:
     _check(budget is None or _positive_number(budget), where, "stop.time_budget_s", "a positive number or null",
            budget)
     optional = {"workers": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-                "checkpoint_every_s": (lambda v: v == AUTO or (isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                               and math.isfinite(v) and v >= 0), "seconds >= 0 or auto"),
+                "checkpoint_every_s": (lambda v: v == AUTO or (_number(v) and math.isfinite(v) and v >= 0),
+                                       "seconds >= 0 or auto"),
                 "rescore_every": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
-                "polish_fraction": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    and 0.0 <= v <= 1.0, "a fraction in [0, 1]")}
+                "polish_fraction": (lambda v: _number(v) and 0.0 <= v <= 1.0, "a fraction in [0, 1]")}
     for key, (ok, rule) in optional.items():
         if key in run:
             _check(ok(run[key]), where, key, rule, run[key])
