@@ -1,5 +1,5 @@
 """Unit and oracle tests of the engine's pure functions: objectives, constrained
-domination, NSGA-II/III survival, the archive, hypervolume, even slices."""
+domination, NSGA-II/III survival, the archive, hypervolume, the evaluator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from evo_pimsyn.engine import nsga
 from evo_pimsyn.engine.archive import Archive, hypervolume, pareto_mask
-from evo_pimsyn.engine.evaluation import Evaluator, even_slices, score
+from evo_pimsyn.engine.evaluation import Evaluator, score
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, parse_objectives, violation
 from evo_pimsyn.engine.session import parse_duration
 from evo_pimsyn.engine.toy import score_toy
@@ -205,15 +205,6 @@ def test_hypervolume_exact_cases():
 
 
 # ---- evaluation --------------------------------------------------------------------------
-@pytest.mark.parametrize("n, packs", [(10, 3), (2, 4), (16, 1), (0, 2), (17, 4)])
-def test_even_slices_cover_in_order(n, packs):
-    slices = even_slices(n, packs)
-    idx = np.concatenate([np.arange(n)[s] for s in slices]) if slices else np.array([])
-    assert idx.tolist() == list(range(n))
-    sizes = [s.stop - s.start for s in slices]
-    assert max(sizes, default=0) - min(sizes, default=0) <= 1
-
-
 def test_evaluator_workers_identical():
     G = np.random.default_rng(0).integers(0, 64, size=(23, 6))
     with Evaluator(score_toy, (64, 49.0, 0.0), workers=1) as one:
