@@ -31,8 +31,9 @@ def _state(generation: int, genomes, F, *, evaluations=None, est_eff=716.3, est_
     """A loop state stand-in: archive (minimization form) and the logbook's bests (the search's values)."""
     archive = Archive(np.asarray(genomes, dtype=np.int64), np.asarray(F, dtype=np.float64))
     row = {"best_efficiency_gops_w": est_eff, "best_area_mm2": est_area}
-    return SimpleNamespace(generation=generation, evaluations=evaluations if evaluations is not None else 64 * (generation + 1),
-                           archive=archive, logbook=[row], elapsed_s=float(generation))
+    evaluations = evaluations if evaluations is not None else 64 * (generation + 1)
+    return SimpleNamespace(generation=generation, evaluations=evaluations, archive=archive, logbook=[row],
+                           elapsed_s=float(generation))
 
 
 def _cycle_model(calls, clock=None, cost_s=0.0):

@@ -98,6 +98,15 @@ def test_budget_counts_start_up_before_the_call(timed, tmp_path):
     assert 12.0 < timed.clock.t <= 20.0
 
 
+def test_a_start_up_longer_than_the_budget_still_ends_with_a_front(timed, tmp_path, capsys):
+    timed.clock.advance(30.0)  # a first run compiling its kernels against a 20 s budget
+    out = tmp_path / "run"
+    assert start(_options(out, time_budget_s=20.0, quiet=False), started_at=0.0, clock=timed.clock) == 0
+    err = capsys.readouterr().err
+    assert "start-up (loading or compiling the model's kernels) took 30.1 s, all of the 20.0 s budget left" in err
+    assert len(pd.read_csv(out / "generations.csv")) == 1 and len(pd.read_csv(out / "pareto.csv"))
+
+
 def test_finish_rescores_what_fits_best_designs_first_and_says_so(timed, tmp_path, capsys):
     timed.prices.cycle_s = 1.0  # the exact model at a second a design: the archive cannot all be re-scored
     out = tmp_path / "run"
@@ -208,10 +217,15 @@ def test_finish_cost_rests_on_archive_designs_once_measured():
     assert finish.design_s == pytest.approx(0.1)  # too few archive designs yet
     finish.observe(1, 0.04)
     assert finish.design_s == pytest.approx(0.02)
-    two = FinishCost(workers=2, pool_start_s=3.0, measured_designs=10, measured_s=1.0)
+    clock = FakeClock(500.0)
+    two = FinishCost(workers=2, clock=clock, pool_start_s=3.0, measured_designs=10, measured_s=1.0)
     assert two.rescore_s(1) == pytest.approx(3.0 + SAFETY * 0.1)  # one design: one worker busy
     assert two.rescore_s(100) == pytest.approx(3.0 + SAFETY * 100 * 0.1 / 1.5)
     assert two.rescore_s(100, pool=False) == pytest.approx(SAFETY * 100 * 0.1 / 1.5)
+    two.pool_up_until = 600.0  # workers used recently: they are still up, no start to plan for
+    assert two.rescore_s(100) == pytest.approx(SAFETY * 100 * 0.1 / 1.5)
+    clock.t = 601.0
+    assert two.rescore_s(100) == pytest.approx(3.0 + SAFETY * 100 * 0.1 / 1.5)
 
 
 def test_finish_samples_archive_designs_within_their_share():

@@ -172,6 +172,11 @@ class Evaluator:
         return _checked(_joined(frames), len(G))
 
 
+# Local workers idle this long exit (and start again, imports and kernel loads, on the next
+# batch); a pool used less than POOL_IDLE_S ago is certainly still up.
+POOL_TIMEOUT_S = 300
+POOL_IDLE_S = POOL_TIMEOUT_S - 50
+
 # Thread pools inside a worker: the host's cores shared among the workers, as joblib's loky
 # backend sets them (unless the parent process set them itself).
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -187,7 +192,7 @@ def _local_executor(workers: int):
 
     threads = str(max(cpu_count() // workers, 1))
     env = {var: os.environ.get(var, threads) for var in _THREAD_VARS}
-    return get_reusable_executor(max_workers=workers, env=env, timeout=300)
+    return get_reusable_executor(max_workers=workers, env=env, timeout=POOL_TIMEOUT_S)
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from evo_pimsyn.engine import backends
 from evo_pimsyn.engine import checkpoint as ckpt
 from evo_pimsyn.engine import loop, outputs
 from evo_pimsyn.engine.cadence import AUTO, Cadence
-from evo_pimsyn.engine.evaluation import Evaluator
+from evo_pimsyn.engine.evaluation import POOL_IDLE_S, Evaluator
 from evo_pimsyn.engine.objectives import objective_names, parse_objectives
 from evo_pimsyn.engine.problem import FIDELITIES
 from evo_pimsyn.engine.progress import DEFAULT_LOG_EVERY_S, Progress, VerifiedBests
@@ -429,9 +429,13 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
     time_budget_s = run["stop"].get("time_budget_s")
     budget = TimeBudget(float(time_budget_s), timing.started_at, timing.spent_before_s, clock) \
         if time_budget_s is not None else None
-    finish = FinishCost(workers=workers)
+    finish = FinishCost(workers=workers, clock=clock)
     fn, args = setup.problem.scorer(settings.fidelity)
     _warm_up(setup.problem, settings.fidelity, finish, workers, clock)
+    if budget is not None and budget.left() <= 0 and not quiet:
+        print(f"evo-pimsyn: start-up (loading or compiling the model's kernels) took "
+              f"{clock() - timing.started_at:.1f} s, all of the {budget.total_s - budget.spent_before_s:.1f} s "
+              f"budget left; the run scores one generation and finishes", file=sys.stderr)
     stop = loop.Stop(run["stop"].get("generations"), None,
                      SearchDeadline(budget, finish) if budget is not None else None)
     cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
@@ -545,6 +549,7 @@ def _warm_up(problem, fidelity: str, finish: FinishCost, workers: int, clock: Ca
             t0 = clock()
             evaluate(np.resize(G, (max(workers, 2), G.shape[1])))
             finish.pool_start_s = clock() - t0
+            finish.pool_up_until = clock() + POOL_IDLE_S
 
 
 def _spent_before(run: dict, loaded: ckpt.Loaded) -> float:

@@ -117,7 +117,9 @@ class FinishCost:
     start-up sample of random designs (:meth:`observe_prior`)."""
 
     workers: int = 1
+    clock: Clock = time.monotonic
     pool_start_s: float = 0.0  # starting the workers (their imports and kernel loads), when remote
+    pool_up_until: float = -math.inf  # until then the workers are known to be running (no start to pay)
     prior_designs: int = 0
     prior_s: float = 0.0
     measured_designs: int = 0
@@ -180,7 +182,7 @@ class FinishCost:
         the workers included)."""
         if n <= 0:
             return 0.0
-        start = self.pool_start_s if pool and self.workers > 1 else 0.0
+        start = self.pool_start_s if pool and self.workers > 1 and self.clock() > self.pool_up_until else 0.0
         return start + SAFETY * n * self.design_s / self.speedup(n)
 
     def fitting(self, seconds: float) -> int:
@@ -269,8 +271,8 @@ def plan_rescoring(order: Sequence[int], finish: FinishCost, until: float, clock
     start = 0
     while start < n:
         left_s = until - clock() - finish.write_s(n)
-        if start == 0 and finish.workers > 1:
-            left_s -= finish.pool_start_s
+        if start == 0:
+            left_s -= finish.rescore_s(1) - finish.rescore_s(1, pool=False)  # the workers' start, if due
         size = min(finish.chunk(n - start), finish.fitting(left_s))
         if size < 1:
             if start:
