@@ -454,8 +454,8 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
                              min_slice=_min_slice(setup.problem, verify_fidelity))
     exact = settings.fidelity == "cycle" or (verifier is not None and len(objectives) == 1)
     # the display's checks and the finish estimate's samples: a design or three at a time,
-    # cheaper in this process than a round trip to a worker
-    cycle_in_process = Evaluator(*setup.problem.scorer("cycle"), workers=1)
+    # cheaper in this process than a round trip to a worker (a dask one too)
+    cycle_in_process = Evaluator(*setup.problem.scorer("cycle"), workers=1, backend=backends.Backend())
     bests = None if quiet else VerifiedBests(objectives, settings.power_w, exact=exact, clock=clock,
                                              observe=finish.observe, verify=None if exact else cycle_in_process)
     progress = Progress(generations=stop.generations, start_generation=state.generation if state is not None else 0,
@@ -542,9 +542,12 @@ def _warm_up(problem, fidelity: str, finish: FinishCost, workers: int, clock: Ca
     t0 = clock()
     cycle_fn(*cycle_args, G[1:])
     finish.observe_prior(len(G) - 1, clock() - t0)
-    if workers > 1 or backends.current().name == "dask":
-        # the workers start (imports, kernel loads) on their first batch: time it as the
-        # finish's cost of starting them, which it pays again if they were idle too long
+    if workers > 1 and backends.current().name == "local":
+        # local workers start (imports, kernel loads) on their first batch: time it as the
+        # finish's cost of starting them, which it pays again if they were idle too long.
+        # Not on dask: its workers outlive the run, and an evaluator opened and closed here
+        # would release the arguments it scattered just as the run's evaluators scatter
+        # them again (same key), which dask answers with "lost dependencies"
         with Evaluator(cycle_fn, cycle_args, workers=workers) as evaluate:
             t0 = clock()
             evaluate(np.resize(G, (max(workers, 2), G.shape[1])))
