@@ -474,6 +474,7 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
             outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(st.logbook))
             save(st)
             cadence.wrote(t0, time.monotonic())
+            finish.save_s = cadence.last_cost  # the finish writes both once more (they grow with the run)
         if rescore_k and st.generation % rescore_k == 0:
             (run_dir / "archive").mkdir(exist_ok=True)
             front, _ = _front_frame(setup, st, settings, workers)

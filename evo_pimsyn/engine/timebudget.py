@@ -15,7 +15,8 @@ Two rules keep it:
   measured on a few designs at start-up and on every design the session checks with the
   cycle model while it runs);
 * the finish re-scores the archive in chunks, the designs that matter most first
-  (:func:`rescore_order`), and stops re-scoring when the next chunk would not fit: the rows
+  (:func:`rescore_order`), and stops re-scoring when the next chunk would not fit (the
+  first, about ``CHUNK_S`` of work, always runs): the rows
   it did not reach keep the analytic model's values (column ``fidelity`` of pareto.csv) and
   the command says how many.
 
@@ -120,6 +121,7 @@ class FinishCost:
     clock: Clock = time.monotonic
     pool_start_s: float = 0.0  # starting the workers (their imports and kernel loads), when remote
     pool_up_until: float = -math.inf  # until then the workers are known to be running (no start to pay)
+    save_s: float = 0.0  # the last checkpoint and generations.csv write: the finish writes them once more
     prior_designs: int = 0
     prior_s: float = 0.0
     measured_designs: int = 0
@@ -197,13 +199,13 @@ class FinishCost:
         return WRITE_FIXED_S + WRITE_PER_DESIGN_S * max(n, 0)
 
     def estimate(self, n: int) -> float:
-        return self.rescore_s(n) + self.write_s(n)
+        return self.save_s + self.rescore_s(n) + self.write_s(n)
 
     def chunk(self, n: int) -> int:
         """Designs per chunk of the final re-scoring: about ``CHUNK_S`` of work, at least
-        four per worker, at most ``n``."""
+        one per worker, at most ``n``."""
         per_chunk = CHUNK_S * self.speedup(n) / (SAFETY * self.design_s) if self.design_s > 0 else n
-        return int(max(1, min(n, max(4 * self.workers, math.floor(per_chunk)))))
+        return int(max(1, min(n, max(self.workers, math.floor(per_chunk)))))
 
 
 # generations whose times predict the next one's (the longest of them)
@@ -261,22 +263,21 @@ def rescore_order(F: np.ndarray) -> np.ndarray:
 
 
 def plan_rescoring(order: Sequence[int], finish: FinishCost, until: float, clock: Clock):
-    """Chunks of ``order`` (row indices, most important first) for the final re-scoring,
-    each as large as still ends, with the writes after it, before ``until`` (and about
-    ``CHUNK_S`` of work at most, so the budget is checked often); the first chunk has at
-    least one design, whatever the time (a finish re-scores at least its best design). The
-    caller times each chunk into ``finish.observe``, so later chunks are planned with it."""
+    """Chunks of ``order`` (row indices, most important first) for the final re-scoring.
+    The first chunk (about ``CHUNK_S`` of work) always: the search stops with just the
+    finish's estimate left, and a few tenths of a second more for the last checkpoint would
+    otherwise leave a small front to the analytic values. Then chunks as large as still end,
+    with the writes after them, before ``until`` (at most ``CHUNK_S`` of work each, so the
+    budget is checked often). The caller times each chunk into ``finish.observe``, so later
+    chunks are planned with it."""
     order = np.asarray(order, dtype=np.int64)
     n = len(order)
     start = 0
     while start < n:
-        left_s = until - clock() - finish.write_s(n)
-        if start == 0:
-            left_s -= finish.rescore_s(1) - finish.rescore_s(1, pool=False)  # the workers' start, if due
-        size = min(finish.chunk(n - start), finish.fitting(left_s))
-        if size < 1:
-            if start:
+        size = finish.chunk(n - start)
+        if start:
+            size = min(size, finish.fitting(until - clock() - finish.write_s(n)))
+            if size < 1:
                 return
-            size = 1
         yield order[start:start + size]
         start += size
