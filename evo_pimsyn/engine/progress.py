@@ -170,10 +170,15 @@ class Progress:
         names = [o.name for o in self.bests.objectives] if self.bests is not None else []
         return names.index("efficiency") if "efficiency" in names else None
 
-    def _refresh(self, state, now: float, every_s: float) -> None:
-        if self.bests is not None and (self._last_refresh is None or now - self._last_refresh >= every_s):
+    def _refresh(self, state, now: float, every_s: float) -> bool:
+        """Check the archive's bests with the cycle model if ``every_s`` passed since the last
+        time; True if it did (then the shown values are due for an update)."""
+        if self._last_refresh is not None and now - self._last_refresh < every_s:
+            return False
+        self._last_refresh = now
+        if self.bests is not None:
             self.bests.refresh(state)
-            self._last_refresh = now
+        return True
 
     def update(self, state) -> None:
         if self.quiet:
@@ -191,7 +196,13 @@ class Progress:
         return (state.evaluations - evals) / max(now - then, 1e-9) if evals is not None else 0.0
 
     def _update_bar(self, state, now: float) -> None:
-        self._refresh(state, now, BAR_REFRESH_S)
+        # the postfix is rebuilt once a BAR_REFRESH_S: finding the verified bests among the
+        # archive's designs every generation would cost a fast generation a few per cent
+        if self._refresh(state, now, BAR_REFRESH_S):
+            self._bar.set_postfix(self._postfix(state, now), refresh=False)
+        self._bar.update(max(0, state.generation - self._bar.n))
+
+    def _postfix(self, state, now: float) -> dict:
         post = {"evals/s": f"{self._rate(state, now):.1f}"}
         k = self._efficiency()
         if k is not None:
@@ -203,8 +214,7 @@ class Progress:
                 post["unverified_est"] = f"{estimates[k]:.1f} GOPS/W"
         if self.budget is not None:
             post["left"] = format_interval(self.budget.left())
-        self._bar.set_postfix(post, refresh=False)
-        self._bar.update(max(0, state.generation - self._bar.n))
+        return post
 
     def _write_line(self, state, now: float) -> None:
         self._refresh(state, now, 0.0)
