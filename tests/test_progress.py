@@ -55,23 +55,21 @@ GENES = [[700, 9, 0], [650, 4, 0], [690, 6, 0], [720, 3, 1]]
 SEARCH_F = [[-716.3, 9.0], [-660.0, 4.0], [-700.0, 6.0], [-730.0, 3.0]]
 
 
-def test_verified_bests_check_the_archive_extremes_and_count_only_archive_designs():
+def test_verified_bests_check_the_archive_best_first_and_count_only_archive_designs():
     calls = []
     bests = VerifiedBests(OBJS, 49.0, exact=False, verify=_cycle_model(calls), clock=FakeClock())
     state = _state(3, GENES, SEARCH_F)
     bests.refresh(state)
-    # the best design of each objective by the search's values: row 3 (both objectives)
-    assert [g.tolist() for c in calls for g in c] == [[720, 3, 1]]
-    assert np.isnan(bests.values(state)).all()  # the cycle model refuses it: nothing verified yet
-    state.archive = Archive(np.asarray(GENES[:3], dtype=np.int64), np.asarray(SEARCH_F[:3]))
-    bests.refresh(state)
-    assert sorted(g.tolist() for c in calls[1:] for g in c) == [[650, 4, 0], [700, 9, 0]]
+    # each objective's ranking in turn: the best of both is row 3, then efficiency's second
+    # (row 0) and area's second (row 1), then row 2; one call of VERIFY_BATCH designs
+    assert [[g.tolist() for g in c] for c in calls] == [[GENES[3], GENES[0], GENES[1], GENES[2]]]
+    # the cycle model refuses row 3 (the search's best of both): the verified bests are others'
     assert bests.values(state) == [700.0, 4.0]
     assert bests.estimates(state) == [716.3, 5.0]
     bests.refresh(state)
-    assert len(calls) == 2  # known designs are not scored again
+    assert len(calls) == 1  # known designs are not scored again
     state.archive = Archive(np.asarray(GENES[1:3], dtype=np.int64), np.asarray(SEARCH_F[1:3]))
-    assert bests.values(state)[0] == 650.0  # a design that left the archive no longer counts
+    assert bests.values(state) == [690.0, 4.0]  # a design that left the archive no longer counts
 
 
 def test_verified_bests_stay_within_their_share_of_the_time():
@@ -80,17 +78,18 @@ def test_verified_bests_stay_within_their_share_of_the_time():
     observed = []
     bests = VerifiedBests(OBJS, 49.0, exact=False, verify=_cycle_model(calls, clock, cost_s=1.0), clock=clock,
                           observe=lambda n, s: observed.append((n, s)))
-    state = _state(0, GENES[:2], SEARCH_F[:2])
-    bests.refresh(state)  # the first check: two designs, 2 s
-    assert observed == [(2, 2.0)]
-    state.archive = Archive(np.asarray(GENES[:3], dtype=np.int64), np.asarray([[-716.3, 9.0], [-660.0, 4.0],
-                                                                                [-900.0, 6.0]]))
-    clock.t += 2.0 / VERIFY_SHARE - 3.0  # 2 s of checks in less than 2 s / share: over its share
+    genes = [[600 + k, 10 - k % 7, 0] for k in range(12)]
+    F = [[-g[0], float(g[1])] for g in genes]
+    state = _state(0, genes, F)
+    bests.refresh(state)  # the first batch always: four designs, 4 s
+    assert observed == [(4, 4.0)] and bests.checked == 4
+    clock.t += 4.0 / VERIFY_SHARE - 5.0  # 4 s of checks in less than 4 s / share: over its share
     bests.refresh(state)
-    assert len(calls) == 1
-    clock.t += 2.0
-    bests.refresh(state)
-    assert len(calls) == 2 and bests.values(state)[0] == 700.0 and bests.checked == 3
+    assert bests.checked == 4
+    clock.t += 1.0
+    bests.refresh(state)  # within its share again: one more batch, which spends it
+    assert bests.checked == 8 and observed[-1] == (4, 4.0)
+    assert bests.values(state)[0] == 611.0  # the best by the search's values came first
 
 
 def test_exact_runs_show_the_logbook_bests():
@@ -147,7 +146,7 @@ def test_quiet_writes_nothing():
     assert stream.getvalue() == ""
 
 
-@pytest.mark.parametrize("value, text", [(703.21, "703.2"), (11616.06, "11,616"), (5.8641, "5.864"),
+@pytest.mark.parametrize("value, text", [(703.21, "703.2"), (672.0, "672.0"), (11616.06, "11,616"), (5.8641, "5.864"),
                                          (float("nan"), "n/a"), (0.012345, "0.01235")])
 def test_format_value(value, text):
     assert format_value(value) == text
