@@ -35,7 +35,7 @@ from fitness.hardware import load_hardware  # noqa: E402
 from fitness.pimcomp import load_pimcomp  # noqa: E402
 from genomes import GenomeLayout, decode, initial_population  # noqa: E402
 
-NETWORKS = REPO.parent / "shared" / "reference" / "networks"
+NETWORKS = REPO / "tests" / "data" / "reference" / "networks"
 
 
 def spearman(a, b) -> float:

@@ -83,7 +83,7 @@ def single_times(net, hw, pts, repeat: int) -> list[float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("networks", nargs="*", default=list(NETWORKS))
-    ap.add_argument("--reference", default=str(REPO.parent / "shared" / "reference"))
+    ap.add_argument("--reference", default=str(REPO / "tests" / "data" / "reference"))
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats; the best is kept (default 3)")
     args = ap.parse_args(argv)
     ref = Path(args.reference)

@@ -23,8 +23,9 @@ not depend on the inference time T (conversions, crossbar reads, memory accesses
 static power that T multiplies (E = E_dyn + P_static x T), and prints:
 
 * ``floor``: OPS / E_dyn, the efficiency that design's operation mix would reach at T = 0;
-* ``steps`` and, with ``--target GOPS/W`` (default: 1.2 x PIMSYN's figure for the zoo's
-  alexnet and resnet18), ``steps@target``: the pipeline steps (same clock) that would
+* ``steps`` and, with ``--target GOPS/W`` (default: 1.2 x PIMSYN's figure where it reported
+  one for the run's network and power, ``evo_pimsyn.analysis.pimsyn_reference``: AlexNet
+  and ResNet18 at 49 W), ``steps@target``: the pipeline steps (same clock) that would
   reach the target with the same dynamic energy. A target above the floor is out of reach
   for that crossbar size and cell / DAC resolution whatever the schedule.
 """
@@ -44,7 +45,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.search import PIMSYN_GOPS_W  # noqa: E402  (PIMSYN's figures; the targets are 1.2 x these)
+from evo_pimsyn.analysis.pimsyn_reference import pimsyn_figure  # noqa: E402  (the targets are 1.2 x PIMSYN's)
 from evo_pimsyn.engine.evaluation import Evaluator, score  # noqa: E402
 from evo_pimsyn.engine.objectives import parse_objectives  # noqa: E402
 from evo_pimsyn.engine.outputs import read_run  # noqa: E402
@@ -112,14 +113,11 @@ def climb(run_dir: Path, args) -> dict:
                 best, current = float(eff.max()), top[np.argmax(eff)][None, :]
     seconds = time.perf_counter() - t0
     split = energy_split(problem, current[0])
-    target = args.target if args.target is not None else 1.2 * PIMSYN_GOPS_W.get(_zoo_name(run["model"]), np.nan)
+    figure = pimsyn_figure(problem.network, power_w)
+    target = args.target if args.target is not None else (1.2 * figure.efficiency_gops_w if figure else np.nan)
     return {"model": run["model"], "start": start, "end": best, "checked": checked, "seconds": seconds,
             "floor": split["ops"] / split["e_dyn_nj"], "steps": split["steps"], "target": target,
             "steps_target": steps_for(split, target) if np.isfinite(target) else np.nan}
-
-
-def _zoo_name(model: str) -> str:
-    return model.split(":", 1)[1] if model.startswith("zoo:") else ""
 
 
 def main(argv=None) -> int:

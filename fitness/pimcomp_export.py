@@ -3,7 +3,7 @@
 
 PIMSYN's ``main.py --onnx_path X --network Y`` converts the ONNX model and writes ``Y``
 in this format; ``evo-pimsyn pimsyn`` does the same with this writer. Node records carry
-the fields of ``shared/reference/networks/*.json`` (name, index, operation, bitwidth,
+the fields of ``tests/data/reference/networks/*.json`` (name, index, operation, bitwidth,
 provider/consumer names, counts and indices, input/output dims, param, with_act/with_bn).
 
 What round-trips through ``network_from_pimcomp``: every layer field the hardware model

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import genomes
 from fitness.analytic.evaluate import evaluate_analytic, evaluate_analytic_full
 from fitness.analytic.layout import hops
 from fitness.analytic.prepare import adc_resolution_fast, prepare_analytic
@@ -22,7 +23,6 @@ from fitness.prepare import prepare
 
 pytestmark = pytest.mark.property
 
-genomes = pytest.importorskip("genomes")
 
 EXACT = 10**9  # sample every block: the recurrence is then exact
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import optional_extra
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -184,7 +186,7 @@ def test_tables_from_a_results_csv(peers, tmp_path):
 @pytest.mark.parametrize("name,mode", [("pymoo-ga", "single"), ("pymoo-de", "single"), ("pymoo-nsga2", "three"),
                                        ("optuna-tpe", "single"), ("optuna-nsga2", "three")])
 def test_each_peer_runs_on_the_problem_within_its_budget(peers, setup, name, mode):
-    pytest.importorskip(name.split("-")[0], reason="the peers need the bench extra: pip install -e '.[bench]'")
+    optional_extra(name.split("-")[0], "bench")
     ref = peers.reference_point(setup.hardware, 49.0)
     pp, search_s = peers.run_peer(name, setup, mode, 0.5, 0, 1, "project", ref)
     assert 0.5 <= search_s < 20

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests import engine_helpers as h
+from tests.conftest import REFERENCE, optional_extra
 
 pytestmark = pytest.mark.e2e
 
-distributed = pytest.importorskip("distributed")
+distributed = optional_extra("distributed", "dask")
 
-ALEXNET = h.REPO.parent / "shared" / "reference" / "networks" / "alexnet.json"
+ALEXNET = REFERENCE / "networks" / "alexnet.json"
 COMMON = ("--power", "49", "--population", "16", "--seed", "5", "--fidelity", "cycle", "--generations", "3",
           "--quiet")
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -99,7 +100,6 @@ def cluster(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not ALEXNET.exists(), reason="shared/reference is not beside the checkout")
 def test_dask_cluster_matches_local(cluster, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "dask"
     res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), *COMMON, "--out", str(local)))

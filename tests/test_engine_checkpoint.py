@@ -177,10 +177,10 @@ def test_resume_refuses_other_model(tmp_path):
 @pytest.mark.e2e
 def test_resume_refuses_checkpoint_of_other_config(tmp_path):
     out = _toy_run(tmp_path)
-    run = json.loads((out / "run.json").read_text())
-    run["config_hash"] = "0" * 64
-    (out / "run.json").write_text(json.dumps(run))
-    with pytest.raises(InputError, match="belongs to another configuration"):
+    other = _toy_run(tmp_path / "other", seed=1)
+    for name in ("checkpoint.npz", "checkpoint.prev.npz"):
+        (out / "checkpoints" / name).write_bytes((other / "checkpoints" / name).read_bytes())
+    with pytest.raises(InputError, match="run.json's seed is 0 but its checkpoint checkpoint.npz was made with 1"):
         resume(out, quiet=True)
 
 

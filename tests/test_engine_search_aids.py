@@ -14,17 +14,14 @@ from evo_pimsyn.engine import loop, verification
 from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import parse_objectives
 from tests import engine_helpers as h
+from tests.conftest import REFERENCE
 
-pytest.importorskip("fitness.evaluate")
-
-ALEXNET = h.REPO.parent / "shared" / "reference" / "networks" / "alexnet.json"
+ALEXNET = REFERENCE / "networks" / "alexnet.json"
 WALL = set(loop.WALL_COLUMNS)
 
 
 @pytest.fixture(scope="module")
 def problem():
-    if not ALEXNET.exists():
-        pytest.skip("shared/reference is not beside the checkout")
     from evo_pimsyn.engine.setup import prepare_pim
 
     return prepare_pim(str(ALEXNET), None, 49.0, "specified", True).problem

@@ -12,7 +12,7 @@ import pytest
 
 from evo_pimsyn.engine import nsga
 from evo_pimsyn.engine.archive import Archive, normalized_hypervolume
-from evo_pimsyn.engine.evaluation import Evaluator, even_slices, score
+from evo_pimsyn.engine.evaluation import Evaluator, score
 from evo_pimsyn.engine.front import hypervolume, pareto_mask, pareto_ranks
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, parse_objectives, violation
 from evo_pimsyn.engine.session import parse_duration
@@ -246,16 +246,6 @@ def test_normalized_hypervolume_counts_scale_units():
 
 
 # ---- evaluation --------------------------------------------------------------------------
-@pytest.mark.unit
-@pytest.mark.parametrize("n, packs", [(10, 3), (2, 4), (16, 1), (0, 2), (17, 4)])
-def test_even_slices_cover_in_order(n, packs):
-    slices = even_slices(n, packs)
-    idx = np.concatenate([np.arange(n)[s] for s in slices]) if slices else np.array([])
-    assert idx.tolist() == list(range(n))
-    sizes = [s.stop - s.start for s in slices]
-    assert max(sizes, default=0) - min(sizes, default=0) <= 1
-
-
 @pytest.mark.unit
 def test_evaluator_workers_identical():
     G = np.random.default_rng(0).integers(0, 64, size=(23, 6))

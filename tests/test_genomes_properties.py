@@ -31,8 +31,7 @@ CONFIGS = [(net, p, setting, sharing) for net in NETWORKS for p in POWERS
 DESIGN_FIELDS = ("xbar_size", "rram_res", "dac_res", "rram_ratio", "total_power_w", "unified", "dup", "macro_num",
                  "macro_share")
 
-pytestmark = [pytest.mark.property,
-              pytest.mark.skipif(not REFERENCE.exists(), reason="shared/reference is not beside the checkout")]
+pytestmark = pytest.mark.property
 
 PROPS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -48,8 +48,6 @@ def test_json_round_trip(tmp_path):
 def load_pimcomp_net():
     from tests.conftest import REFERENCE
 
-    if not REFERENCE.exists():
-        pytest.skip("no reference data")
     return load_pimcomp(REFERENCE / "networks" / "resnet18.json")
 
 

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import optional_extra
 from tests.test_analysis import make_run
 
 pytestmark = pytest.mark.e2e
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = optional_extra("nbformat", "test")
+nbclient = optional_extra("nbclient", "test")
+optional_extra("ipykernel", "test")
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "analyze_pareto.ipynb"
 

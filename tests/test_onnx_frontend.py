@@ -14,6 +14,7 @@ from onnx import helper
 from evo_pimsyn.messages import InputWarning
 from evo_pimsyn.onnx_frontend import load_onnx, network_from_onnx_model
 from fitness.errors import InputError
+from tests.conftest import REFERENCE
 from tests.onnx_builders import (
     SMALL_RESNET_TABLE,
     G,
@@ -30,8 +31,8 @@ pytestmark = pytest.mark.unit
 
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 LIGHT_FILES = sorted(LIGHT.glob("*.onnx"))
-PUBLIC = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "onnx_public"
-PUBLIC_FILES = sorted(PUBLIC.glob("*.onnx")) if PUBLIC.exists() else []
+PUBLIC = REFERENCE / "onnx_public"
+PUBLIC_FILES = sorted(PUBLIC.glob("*.onnx"))
 
 
 def parse(model: onnx.ModelProto):
@@ -448,7 +449,6 @@ def test_missing_tensor_and_unproduced_output():
 
 # ---- real files -----------------------------------------------------------------------------
 
-@pytest.mark.skipif(not LIGHT_FILES, reason="onnx package ships no light model-zoo files")
 @pytest.mark.parametrize("path", LIGHT_FILES, ids=lambda p: p.stem)
 def test_light_model_zoo_files(path):
     model = onnx.load(str(path), load_external_data=False)
@@ -460,8 +460,6 @@ def test_light_model_zoo_files(path):
 
 
 def test_light_files_expected_tables():
-    if not LIGHT_FILES:
-        pytest.skip("no light files")
     alexnet = load_onnx(LIGHT / "light_bvlc_alexnet.onnx")
     assert [l.kind for l in alexnet.layers] == ["conv", "pool", "conv", "pool", "conv", "conv", "conv", "pool", "fc", "fc", "fc"]
     assert alexnet.layers[2].groups == 2 and alexnet.layers[0].fused == ("lrn",)
@@ -474,7 +472,6 @@ def test_light_files_expected_tables():
     assert fire_squeeze  # concatenated expand layers feed the next fire's squeeze conv
 
 
-@pytest.mark.skipif(not PUBLIC_FILES, reason="shared/reference/onnx_public is not beside the checkout")
 @pytest.mark.parametrize("path", PUBLIC_FILES, ids=lambda p: p.stem)
 def test_public_files(path):
     model = onnx.load(str(path), load_external_data=False)
@@ -485,8 +482,6 @@ def test_public_files(path):
 
 
 def test_public_files_details():
-    if not PUBLIC_FILES:
-        pytest.skip("no public files")
     mnist = load_onnx(PUBLIC / "onnxzoo_mnist_cntk_opset1.onnx")  # opset 1, Constant weights
     assert [(l.kind, l.in_channels, l.out_channels, l.pads) for l in mnist.layers] == [
         ("conv", 1, 8, (2, 2, 2, 2)), ("pool", 8, 8, (0, 0, 0, 0)), ("conv", 8, 16, (2, 2, 2, 2)),

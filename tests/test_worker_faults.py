@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from tests import engine_helpers as h
+from tests.conftest import optional_extra
 from tests.test_dask_backend import Cluster, toy_cmd
 
-psutil = pytest.importorskip("psutil")
+psutil = optional_extra("psutil", "test")
 
 SLOW = "toy:0.4"  # each batch sleeps 0.4 s in the worker: kills land mid-batch
 GENS = 6

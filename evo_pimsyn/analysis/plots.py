@@ -111,20 +111,44 @@ def pareto_scatter(front: pd.DataFrame, objectives: Sequence[Objective], path=No
     return _save(fig, path)
 
 
-def convergence(generations: pd.DataFrame, objectives: Sequence[Objective], path=None, *, title: str = "") -> Figure:
-    """Best value of each objective over the archive, and the hypervolume, per generation."""
+def convergence(generations: pd.DataFrame, objectives: Sequence[Objective], path=None, *, title: str = "",
+                references: Mapping[str, tuple[float, str]] | None = None) -> Figure:
+    """Best value of each objective over the archive, and the hypervolume, against the
+    search's wall time on a log axis (the action is in the first seconds of a long run);
+    dotted vertical lines mark the restarts (column ``restarts``). ``references`` maps an
+    objective column to a (value, label) drawn as a dashed horizontal line, e.g. PIMSYN's
+    figure. Without a ``wall_time_s`` column (or a positive one) the axis is the generation."""
     panels = [(f"best {o.label} [{o.unit}]", f"best_{o.column}") for o in objectives]
+    units = {o.column: o.unit for o in objectives}
     if "hypervolume" in generations:
         panels.append(("hypervolume (normalized)", "hypervolume"))
     fig = _figure(6.5, 2.1 * len(panels) + 0.6)
-    x = _values(generations, "generation")
+    x = _values(generations, "wall_time_s")
+    timed = len(x) > 0 and bool((x > 0).any())
+    if not timed:
+        x = _values(generations, "generation")
+    keep = x > 0 if timed else np.ones(len(x), dtype=bool)
+    restarts = _values(generations, "restarts")
+    restart_x = x[1:][np.diff(restarts) > 0] if len(restarts) > 1 else np.array([])
     for k, (label, col) in enumerate(panels):
         ax = fig.add_subplot(len(panels), 1, k + 1)
-        ax.plot(x, _values(generations, col), "o-" if len(x) <= 60 else "-", ms=3, color=f"C{k}")
+        y = _values(generations, col)
+        if len(y):
+            ax.plot(x[keep], y[keep], "o-" if keep.sum() <= 60 else "-", ms=3, color=f"C{k}", drawstyle="steps-post")
+        for i, rx in enumerate(restart_x):
+            ax.axvline(rx, color="0.5", lw=0.8, ls=":", label="restart" if i == 0 and k == 0 else None)
+        column = col.removeprefix("best_")
+        if references and column in references:
+            value, what = references[column]
+            ax.axhline(value, color="tab:red", lw=1.2, ls="--", label=f"{what}: {value:g} {units.get(column, '')}")
+        if timed:
+            ax.set_xscale("log")
         ax.set_ylabel(label, fontsize=8)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
         if k == len(panels) - 1:
-            ax.set_xlabel("generation")
+            ax.set_xlabel("search wall time [s] (log scale)" if timed else "generation")
     fig.suptitle(title or "Convergence")
     fig.tight_layout()
     return _save(fig, path)

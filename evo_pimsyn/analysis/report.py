@@ -95,7 +95,9 @@ def build(run: RunData, out_dir: str | Path, *, rank: int = 1, top: int = 3) -> 
     if len(run.generations):
         report.images["convergence"] = out_dir / "convergence.png"
         plots.convergence(run.generations, run.objectives, report.images["convergence"],
-                          title=f"{run.name}: convergence ({run.status}, generation {run.last_generation})")
+                          title=f"{run.name}: convergence ({run.status}, generation {run.last_generation})\n"
+                                "bests as the search scored them; pareto.csv holds the front re-scored",
+                          references=reference_lines(run))
     sections = []
     if len(front) and "network" in run.run:  # per-design plots need the hardware model (not for toy runs)
         row = designs.pick(run, rank)
@@ -120,6 +122,17 @@ def build(run: RunData, out_dir: str | Path, *, rank: int = 1, top: int = 3) -> 
     report.html = out_dir / "report.html"
     report.html.write_text(_html(run, report, top, sections), encoding="utf-8")
     return report
+
+
+def reference_lines(run: RunData) -> dict[str, tuple[float, str]]:
+    """PIMSYN's figure for the run's network and power, when it reported one
+    (analysis/pimsyn_reference.py), as a reference line of the efficiency panel."""
+    from evo_pimsyn.analysis.pimsyn_reference import pimsyn_figure
+
+    if "network" not in run.run or not any(o.name == "efficiency" for o in run.objectives):
+        return {}
+    figure = pimsyn_figure(run.network, float(run.run["power_w"]))
+    return {"efficiency_gops_w": (figure.efficiency_gops_w, figure.what)} if figure is not None else {}
 
 
 def _img(path: Path) -> str:

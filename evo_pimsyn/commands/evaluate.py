@@ -1,6 +1,6 @@
 """``evo-pimsyn evaluate``: score designs from a JSON-lines file with the hardware model.
 
-Each line is a design in the reference schema (``../shared/reference/README.md``); a
+Each line is a design in the reference schema (``tests/data/reference/README.md``); a
 line's own ``total_power_W`` overrides ``--power``. Rows keep the input order. Fields the
 model does not read (``id``, ``network``, ...) are copied to the output row, prefixed with
 ``input_`` where they would collide with a result column. A line that cannot be read as a

@@ -1,6 +1,6 @@
 """``evo-pimsyn export RUN --rank K --format F``: one front design, in one of four forms.
 
-* ``pimsyn``: PIMSYN's output file (its ``--output``; ``shared/reference/outputs/alexnet.json``);
+* ``pimsyn``: PIMSYN's output file (its ``--output``; ``tests/data/reference/outputs/alexnet.json``);
 * ``pimcomp``: the PIMCOMP hardware config PIMSYN hands over (its ``--pimcomp``);
 * ``design``: the reference design schema as one JSON line, which
   ``evo-pimsyn evaluate --model M --designs FILE`` re-evaluates;

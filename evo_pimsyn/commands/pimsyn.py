@@ -27,9 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from evo_pimsyn.commands.run import _duration, _int_at_least, _positive_float
+from evo_pimsyn.commands.run import TIME_BUDGET_HELP, _duration, _int_at_least, _positive_float
 from evo_pimsyn.engine import outputs
 from evo_pimsyn.engine.session import RunOptions, start
+from evo_pimsyn.engine.timebudget import process_started_at
 from evo_pimsyn.models import load_model
 from fitness.errors import InputError
 from fitness.jsonio import read_json
@@ -71,7 +72,7 @@ def add_parser(subparsers) -> None:
                                                      "for unified macros; evo-pimsyn in both settings)")
     e = p.add_argument_group("evo-pimsyn's additions")
     e.add_argument("--time-budget", type=_duration, default=_duration(DEFAULT_BUDGET), metavar="DURATION",
-                   help=f"bound on the search time, e.g. 90s, 10m (default {DEFAULT_BUDGET})")
+                   help=f"{TIME_BUDGET_HELP} (default {DEFAULT_BUDGET})")
     e.add_argument("--generations", type=_int_at_least(0), metavar="N",
                    help="also stop after generation N (when this stops the run before --time-budget does, the "
                         "result depends on the seed only)")
@@ -81,6 +82,8 @@ def add_parser(subparsers) -> None:
     e.add_argument("--run-dir", metavar="DIR", help="keep the run folder here (for report / export); default: a "
                                                     "temporary folder, removed afterwards")
     e.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    e.add_argument("--log-every", type=_duration, default=30.0, metavar="DURATION",
+                   help="when stderr is not a terminal: one progress line this often instead of a bar (default 30s)")
     p.set_defaults(func=run)
 
 
@@ -102,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
                              time_budget_s=args.time_budget, population=args.population, workers=args.workers,
                              seed=args.seed, objectives="efficiency", macro_setting=args.macro_setting,
                              macro_reuse=args.macro_reuse, out=str(run_dir), quiet=args.quiet,
+                             log_every_s=args.log_every,
                              power_check="pimsyn")  # PIMSYN's own feasibility, as its command would give
-        code = start(options, argv=["evo-pimsyn", *sys.argv[1:]])
+        code = start(options, argv=["evo-pimsyn", *sys.argv[1:]], started_at=process_started_at())
         if code:
             return code
         best = run_dir / "best.json"

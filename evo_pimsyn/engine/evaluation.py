@@ -1,7 +1,7 @@
 """Batch evaluation over joblib workers.
 
-The population is cut into one contiguous slice per worker (``even_slices``, as
-scikit-learn's ``gen_even_slices``); each task receives a plain int64 array and returns
+The population is cut into one contiguous slice per worker (``numpy.array_split``: sizes
+differ by at most one, as scikit-learn's ``gen_even_slices``); each task receives a plain int64 array and returns
 the evaluator's DataFrame for its rows, and the frames are concatenated in slice order.
 With ``workers=1`` everything runs in-process. The model scores each row independently,
 so results do not depend on the worker count or backend (``backends``: local loky
@@ -35,18 +35,6 @@ except ImportError:  # pragma: no cover
 
 class WorkerRetryWarning(_WarningBase):
     """A worker died under a batch and the batch is being run again."""
-
-
-def even_slices(n: int, n_packs: int) -> list[slice]:
-    """``n`` items in ``min(n_packs, n)`` contiguous slices whose sizes differ by at most 1."""
-    n_packs = max(1, min(int(n_packs), n))
-    out = []
-    start = 0
-    for pack in range(n_packs):
-        size = n // n_packs + (1 if pack < n % n_packs else 0)
-        out.append(slice(start, start + size))
-        start += size
-    return out
 
 
 class Evaluator:
@@ -127,15 +115,15 @@ class Evaluator:
             self._payload = None
 
     def _dispatch(self, G: np.ndarray) -> list[pd.DataFrame]:
-        slices = even_slices(len(G), self.n_slices(len(G)))
+        parts = np.array_split(G, self.n_slices(len(G)))
         if self._executor is None:  # dask
-            return self._parallel([delayed(self.fn)(*self.args, G[s]) for s in slices])
+            return self._parallel([delayed(self.fn)(*self.args, part) for part in parts])
         # The pool is shared with every other local evaluator of the process (a run's search
         # and verify evaluators): one whose batch broke it has already replaced it, so ask
         # for the current one instead of submitting to the broken pool this one opened with.
         self._executor = _local_executor(self.workers)
         p = self._payload
-        futures = [self._executor.submit(backends.call_with_payload, p.key, p.path, self.fn, G[s]) for s in slices]
+        futures = [self._executor.submit(backends.call_with_payload, p.key, p.path, self.fn, part) for part in parts]
         try:
             return [f.result() for f in futures]
         except KeyboardInterrupt:
@@ -183,6 +171,11 @@ class Evaluator:
         return _checked(_joined(frames), len(G))
 
 
+# Local workers idle this long exit (and start again, imports and kernel loads, on the next
+# batch); a pool used less than POOL_IDLE_S ago is certainly still up.
+POOL_TIMEOUT_S = 300
+POOL_IDLE_S = POOL_TIMEOUT_S - 50
+
 # Thread pools inside a worker: the host's cores shared among the workers, as joblib's loky
 # backend sets them (unless the parent process set them itself).
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -195,7 +188,7 @@ def _local_executor(workers: int):
     single-objective run dispatches a few small verification batches every generation."""
     threads = str(max(cpu_count() // workers, 1))
     env = {var: os.environ.get(var, threads) for var in _THREAD_VARS}
-    return get_reusable_executor(max_workers=workers, env=env, timeout=300)
+    return get_reusable_executor(max_workers=workers, env=env, timeout=POOL_TIMEOUT_S)
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:

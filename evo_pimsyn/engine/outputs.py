@@ -3,7 +3,7 @@
 Every file is written to a temp file and renamed into place, so a reader (or a killed
 run) never sees half a file. CSV column names are stable and carry units.
 
-``pimcomp.json`` (PIMSYN's PIMCOMP handoff, ``shared/reference/outputs/alexnet_pimcomp.json``)
+``pimcomp.json`` (PIMSYN's PIMCOMP handoff, ``tests/data/reference/outputs/alexnet_pimcomp.json``)
 is derived from the best design as follows; PIMSYN writes it only for unified macros, and
 its example (AlexNet, 256x256 crossbars, 2-bit cells, 8x8 macro grid, macro size 256)
 pins the mapping:
@@ -118,18 +118,18 @@ def generations_frame(logbook: Sequence[dict]) -> pd.DataFrame:
 
 # ---- pareto.csv ----------------------------------------------------------------------
 def pareto_frame(genomes: np.ndarray, search_F: np.ndarray, frame: pd.DataFrame, designs: pd.DataFrame,
-                 gene_names: Sequence[str], objectives: Sequence[Objective], *, fidelity: str,
+                 gene_names: Sequence[str], objectives: Sequence[Objective], *, fidelity: str | Sequence[str],
                  search_fidelity: str, model: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per archived design: final-fidelity objectives, the search-fidelity ones,
     how the model scored them (``model``: power check and fixes, so that a design re-scored
     later is scored alike), every design variable, the evaluator's derived metrics, and the
-    raw genes."""
+    raw genes. ``fidelity`` is the evaluator of ``frame``'s rows, one for all or one per row."""
     frame = frame.reset_index(drop=True)
     n = len(genomes)
     out: dict[str, Any] = {"design": np.arange(n, dtype=np.int64)}
     for obj in objectives:
         out[obj.column] = frame[obj.column].array if obj.column in frame else np.full(n, np.nan)
-    out["fidelity"] = [fidelity] * n
+    out["fidelity"] = [fidelity] * n if isinstance(fidelity, str) else list(fidelity)
     out["feasible"] = frame["feasible"].to_numpy(dtype=bool) if "feasible" in frame else np.ones(n, dtype=bool)
     out["search_fidelity"] = [search_fidelity] * n
     for key, value in (model or {}).items():

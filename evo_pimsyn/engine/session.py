@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -26,11 +26,14 @@ from evo_pimsyn.engine import backends
 from evo_pimsyn.engine import checkpoint as ckpt
 from evo_pimsyn.engine import loop, outputs
 from evo_pimsyn.engine.cadence import AUTO, Cadence
-from evo_pimsyn.engine.evaluation import Evaluator
+from evo_pimsyn.engine.evaluation import POOL_IDLE_S, Evaluator
 from evo_pimsyn.engine.objectives import objective_names, parse_objectives
 from evo_pimsyn.engine.problem import FIDELITIES
-from evo_pimsyn.engine.progress import Progress
-from evo_pimsyn.engine.setup import Setup, model_name, prepare, run_model_settings, run_search_space
+from evo_pimsyn.engine.progress import DEFAULT_LOG_EVERY_S, Progress, VerifiedBests
+from evo_pimsyn.engine.setup import (LEGACY_MODEL, PREPARERS, Setup, model_name, prepare, run_model_settings,
+                                     run_search_space)
+from evo_pimsyn.engine.timebudget import (FinishCost, SearchDeadline, TimeBudget, plan_rescoring, rescore_order,
+                                          spent)
 from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
 from fitness.errors import InputError
 from fitness.fixes import fixes_label, parse_fixes
@@ -45,7 +48,8 @@ CHECKPOINT_DIR = "checkpoints"
 # checkpoint cadence, output) may differ between sessions without changing results.
 SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorithm", "objectives",
                "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes", "pins", "dup")
-
+# search keys that runs recorded before they existed lack (their hash was made without them)
+LEGACY_KEYS = (*LEGACY_MODEL, "pins", "dup")
 
 
 @dataclass(kw_only=True)
@@ -72,6 +76,7 @@ class RunOptions:
     polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
     out: str | None = None
     quiet: bool = False
+    log_every_s: float = DEFAULT_LOG_EVERY_S  # stderr not a terminal: seconds between progress lines
     problem: str = "pim"  # "toy": the synthetic problem of engine/toy.py (tests)
     backend: str = "local"  # "dask": evaluate on a dask.distributed cluster (engine/backends.py)
     scheduler: str | None = None  # dask scheduler address; None: a LocalCluster of `workers` processes
@@ -118,8 +123,14 @@ def validate(o: RunOptions) -> None:
         raise _param_error("polish", "a fraction in [0, 1]", o.polish)
     if not _is_int(o.rescore_every) or o.rescore_every < 0:
         raise _param_error("rescore-every", "an int >= 0", o.rescore_every)
+    _validate_log_every(o.log_every_s)
     parse_objectives(o.objectives)
     backends.validate(o.backend, o.scheduler)
+
+
+def _validate_log_every(value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise _param_error("log-every", "a positive duration", value)
 
 
 def parse_duration(text: str) -> float:
@@ -142,7 +153,24 @@ def default_out(o: RunOptions) -> Path:
     return Path("runs") / f"{model_name(o.model)}-{o.power_w:g}W-seed{o.seed}"
 
 
-def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
+@dataclass
+class Timing:
+    """This session's clock: when it started (a ``clock`` time; the CLI passes the process's
+    start, engine/timebudget.py) and the budget the run spent in earlier sessions."""
+
+    started_at: float
+    spent_before_s: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+
+    def spent(self) -> float:
+        return spent(self.started_at, self.spent_before_s, self.clock)
+
+
+def start(o: RunOptions, *, argv: list[str] | None = None, started_at: float | None = None,
+          clock: Callable[[], float] = time.monotonic) -> int:
+    """Start the run of ``o``. ``started_at`` (a ``clock`` time, default now) is when the
+    command started: a time budget counts from it."""
+    timing = Timing(clock() if started_at is None else float(started_at), 0.0, clock)
     validate(o)
     run_dir = Path(o.out) if o.out else default_out(o)
     if (run_dir / "run.json").exists():
@@ -151,7 +179,8 @@ def start(o: RunOptions, *, argv: list[str] | None = None) -> int:
     setup, run = plan(o, argv=argv)
     with backends.open_backend(o.backend, o.scheduler, workers=o.workers):
         _make_run_folder(run_dir, run)
-        return _search(run_dir, setup, run, None, workers=o.workers, quiet=o.quiet)
+        return _search(run_dir, setup, run, None, workers=o.workers, quiet=o.quiet, timing=timing,
+                       log_every_s=o.log_every_s)
 
 
 def plan(o: RunOptions, *, argv: list[str] | None = None) -> tuple[Setup, dict]:
@@ -220,9 +249,28 @@ def _make_run_folder(run_dir: Path, run: dict) -> None:
 def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s: float | None = None,
            workers: int | None = None, quiet: bool = False, model: str | None = None,
            config: str | None = None, backend: str = "local", scheduler: str | None = None,
-           power_check: str | None = None, fixes: Any = None) -> int:
+           power_check: str | None = None, fixes: Any = None, log_every_s: float = DEFAULT_LOG_EVERY_S,
+           started_at: float | None = None, clock: Callable[[], float] = time.monotonic) -> int:
+    """Continue ``run_dir`` from its last checkpoint; ``started_at`` as in :func:`start`. A
+    time budget is the run's total: this session has what earlier sessions left of it."""
+    timing = Timing(clock() if started_at is None else float(started_at), 0.0, clock)
     run_dir = Path(run_dir)
     run = outputs.read_run(run_dir)
+    # run.json must hold the settings its checkpoint was made with, before anything is built from them
+    settings = check_run_record(run, f"{run_dir / 'run.json'}")
+    recomputed = outputs.canonical_hash(settings)
+    state = None
+    cdir = run_dir / CHECKPOINT_DIR
+    if any((cdir / n).exists() for n in (ckpt.LATEST, ckpt.PREVIOUS)):
+        loaded = ckpt.load(cdir)
+        _refuse_if_not_the_checkpoints(run_dir, run, settings, recomputed, loaded)
+        state = loaded.state
+        timing.spent_before_s = _spent_before(run, loaded)
+    elif recomputed != run["config_hash"]:
+        raise InputError(f"cannot resume {run_dir}: run.json's settings ({', '.join(settings)}) do not give its "
+                         f"config_hash ({recomputed[:12]} != {run['config_hash'][:12]}): a setting or the hash "
+                         f"was edited, and without a checkpoint to compare with the field cannot be named; "
+                         f"start a new run")
     model_settings = run_model_settings(run)
     # a power check / set of fixes given on the command line must be the run's: the archive
     # and checkpoints were scored under the run's model
@@ -236,6 +284,9 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
         raise _param_error("generations", "an int >= 0", generations)
     if workers is not None and (not _is_int(workers) or workers < 1):
         raise _param_error("workers", "an int >= 1", workers)
+    if time_budget_s is not None and (not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0):
+        raise _param_error("time-budget", "a positive duration", time_budget_s)
+    _validate_log_every(log_every_s)
     backends.validate(backend, scheduler)
     # a model / config given on the command line must be the run's
     space = run_search_space(run)
@@ -246,22 +297,126 @@ def resume(run_dir: str | Path, *, generations: int | None = None, time_budget_s
     setup = prepare(run["problem"], run["model"], run.get("hardware_config"), run["power_w"],
                     run["macro_setting"], run["macro_reuse"], *model_settings, **space)
     _refuse_if_changed(run_dir, run, setup.identity, "on disk")
-    state = None
-    cdir = run_dir / CHECKPOINT_DIR
-    if any((cdir / n).exists() for n in (ckpt.LATEST, ckpt.PREVIOUS)):
-        loaded = ckpt.load(cdir)
-        if loaded.meta.get("config_hash") != run["config_hash"]:
-            raise InputError(f"cannot resume {run_dir}: checkpoint {loaded.path} belongs to another configuration "
-                             f"(config hash {str(loaded.meta.get('config_hash'))[:12]} != {run['config_hash'][:12]})")
-        state = loaded.state
-    elif not quiet:
+    if state is None and not quiet:
         print(f"evo-pimsyn: no checkpoint in {cdir}; starting the run over from generation 0", file=sys.stderr)
     if generations is not None or time_budget_s is not None:
         run["stop"] = {"generations": generations, "time_budget_s": time_budget_s}
         outputs.write_json(run_dir / "run.json", run)
     workers = workers or int(run.get("workers", 1))
     with backends.open_backend(backend, scheduler, workers=workers):
-        return _search(run_dir, setup, run, state, workers=workers, quiet=quiet)
+        return _search(run_dir, setup, run, state, workers=workers, quiet=quiet, timing=timing,
+                       log_every_s=log_every_s)
+
+
+def _check(ok: bool, where: str, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise InputError(f"{where}: field {key!r} must be {rule}, got {value!r}")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _positive_number(v: Any) -> bool:
+    return _number(v) and math.isfinite(v) and v > 0
+
+
+def check_run_record(run: dict, where: str = "run.json") -> dict:
+    """Check the fields of a run record that resume reads (one-line InputError naming the
+    field) and return the settings its config hash covers, as :func:`start` records them.
+
+    The hash covers the ``SEARCH_KEYS`` the run was recorded with: a run from before a
+    key existed (``LEGACY_KEYS``: power check, fixes, pins, dup mode) was hashed without it."""
+    settings: dict = {}
+    for key in SEARCH_KEYS:
+        if key not in run:
+            if key in LEGACY_KEYS:
+                continue
+            raise InputError(f"{where}: field {key!r} is missing")
+        v = run[key]
+        if key in ("model_hash", "hardware_hash"):
+            _check(isinstance(v, str) and bool(v), where, key, "a hash string", v)
+        elif key == "power_w":
+            _check(_positive_number(v), where, key, "a positive number of W", v)
+            v = float(v)
+        elif key in ("population", "seed"):
+            low = 4 if key == "population" else 0
+            _check(_is_int(v) and v >= low, where, key, f"an int >= {low}", v)
+            v = int(v)
+        elif key == "macro_reuse":
+            _check(isinstance(v, bool), where, key, "true or false", v)
+        elif key == "objectives":
+            _check(isinstance(v, list) and all(isinstance(n, str) for n in v), where, key, "a list of names", v)
+            try:
+                v = objective_names(parse_objectives(v))
+            except InputError:
+                _check(False, where, key, "a list of objective names", v)
+        elif key == "fixes":
+            try:
+                v = fixes_label(parse_fixes(v))
+            except InputError:
+                _check(False, where, key, "none, all or a comma list of model fixes", v)
+        elif key == "pins":
+            try:
+                v = parse_pins(v)
+            except InputError:
+                _check(False, where, key, "an object of global gene values", v)
+        else:
+            allowed = {"algorithm": loop.ALGORITHMS, "macro_setting": MACRO_SETTINGS, "fidelity": FIDELITIES,
+                       "problem": tuple(PREPARERS), "power_check": POWER_CHECKS, "dup": DUP_MODES}[key]
+            _check(v in allowed, where, key, f"one of {', '.join(allowed)}", v)
+        settings[key] = v
+    _check(isinstance(run.get("config_hash"), str), where, "config_hash", "a hash string", run.get("config_hash"))
+    _check(isinstance(run.get("model"), str) and bool(run.get("model")), where, "model", "a model spec",
+           run.get("model"))
+    _check(run.get("hardware_config") is None or isinstance(run.get("hardware_config"), str), where,
+           "hardware_config", "a file path or null", run.get("hardware_config"))
+    stop = run.get("stop")
+    _check(isinstance(stop, dict), where, "stop", "an object with generations and time_budget_s", stop)
+    gens, budget = stop.get("generations"), stop.get("time_budget_s")
+    _check(gens is None or (_is_int(gens) and gens >= 0), where, "stop.generations", "an int >= 0 or null", gens)
+    _check(budget is None or _positive_number(budget), where, "stop.time_budget_s", "a positive number or null",
+           budget)
+    optional = {"workers": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+                "checkpoint_every_s": (lambda v: v == AUTO or (_number(v) and math.isfinite(v) and v >= 0),
+                                       "seconds >= 0 or auto"),
+                "rescore_every": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+                "polish_fraction": (lambda v: _number(v) and 0.0 <= v <= 1.0, "a fraction in [0, 1]")}
+    for key, (ok, rule) in optional.items():
+        if key in run:
+            _check(ok(run[key]), where, key, rule, run[key])
+    return settings
+
+
+def _refuse_if_not_the_checkpoints(run_dir: Path, run: dict, settings: dict, recomputed: str,
+                                   loaded: ckpt.Loaded) -> None:
+    """The settings run.json holds must be those the checkpoint was made with: the hash
+    recomputed from them against the checkpoint's; a field that differs is named from the
+    settings the checkpoint records (checkpoints from before they did: the hashes only)."""
+    stored = loaded.meta.get("config_hash")
+    if recomputed == stored:
+        if run["config_hash"] != recomputed:
+            raise InputError(f"cannot resume {run_dir}: run.json's config_hash {run['config_hash'][:12]} is not the "
+                             f"hash of its settings ({recomputed[:12]}, as its checkpoint's): the field was edited or "
+                             f"is damaged; put it back or start a new run")
+        return
+    recorded = loaded.meta.get("settings")
+    if isinstance(recorded, dict):
+        missing = object()
+        for key in [k for k in SEARCH_KEYS if k in settings or k in recorded]:
+            ours, theirs = settings.get(key, missing), recorded.get(key, missing)
+            if ours != theirs:
+                ours_text = "missing" if ours is missing else f"{ours!r}"
+                theirs_text = "without it" if theirs is missing else f"with {theirs!r}"
+                raise InputError(f"cannot resume {run_dir}: run.json's {key} is {ours_text} but its checkpoint "
+                                 f"{loaded.path.name} was made {theirs_text}: run.json was edited or is damaged; "
+                                 f"put {key} back or start a new run")
+    if run["config_hash"] == stored:
+        raise InputError(f"cannot resume {run_dir}: run.json's settings no longer give its config_hash "
+                         f"({recomputed[:12]} != {stored[:12]}): one of {', '.join(settings)} was edited (the "
+                         f"checkpoint predates the record that would name it); put it back or start a new run")
+    raise InputError(f"cannot resume {run_dir}: checkpoint {loaded.path} belongs to another configuration "
+                     f"(config hash {str(stored)[:12]} != {recomputed[:12]})")
 
 
 def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> None:
@@ -276,23 +431,32 @@ def _refuse_if_changed(run_dir: Path, run: dict, identity: dict, what: str) -> N
 
 
 # ---- the search ----------------------------------------------------------------------
-def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *, workers: int, quiet: bool) -> int:
+def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *, workers: int, quiet: bool,
+            timing: Timing, log_every_s: float = DEFAULT_LOG_EVERY_S) -> int:
+    clock = timing.clock
     objectives = parse_objectives(run["objectives"])
     # runs recorded before the polish phase existed resume without it
     settings = loop.Settings(objectives=objectives, power_w=float(run["power_w"]), population=int(run["population"]),
                              algorithm=run["algorithm"], fidelity=run["fidelity"],
                              polish_fraction=float(run.get("polish_fraction", 0.0)))
-    stop = loop.Stop(run["stop"].get("generations"), run["stop"].get("time_budget_s"))
+    time_budget_s = run["stop"].get("time_budget_s")
+    budget = TimeBudget(float(time_budget_s), timing.started_at, timing.spent_before_s, clock) \
+        if time_budget_s is not None else None
+    finish = FinishCost(workers=workers, clock=clock)
+    fn, args = setup.problem.scorer(settings.fidelity)
+    _warm_up(setup.problem, settings.fidelity, finish, workers, clock)
+    if budget is not None and budget.left() <= 0 and not quiet:
+        print(f"evo-pimsyn: start-up (loading or compiling the model's kernels) took "
+              f"{clock() - timing.started_at:.1f} s, all of the {budget.total_s - budget.spent_before_s:.1f} s "
+              f"budget left; the run scores one generation and finishes", file=sys.stderr)
+    stop = loop.Stop(run["stop"].get("generations"), None,
+                     SearchDeadline(budget, finish) if budget is not None else None)
     cadence = Cadence.from_setting(run.get("checkpoint_every_s", 0.0), time.monotonic())
     rescore_k = int(run.get("rescore_every", 0))
     cdir = run_dir / CHECKPOINT_DIR
-    meta = {"config_hash": run["config_hash"], "model_hash": run["model_hash"]}
+    # the settings too, so that a resume of an edited run.json can name the field that changed
+    meta = {"config_hash": run["config_hash"], "model_hash": run["model_hash"], "settings": check_run_record(run)}
     saved = {"generation": state.generation if state is not None else -1}
-    eff_col = "best_efficiency_gops_w" if "efficiency" in run["objectives"] else None
-    progress = Progress(generations=stop.generations, time_budget_s=stop.time_budget_s,
-                        start_generation=state.generation if state is not None else 0, quiet=quiet,
-                        efficiency_column=eff_col)
-    fn, args = setup.problem.scorer(settings.fidelity)
     # the exact model checks the designs that would become the best (engine/verification.py)
     verify_fidelity = setup.problem.verify_fidelity
     verifier = None
@@ -301,10 +465,19 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
         # about as long as its whole fast-fidelity batch, which runs in-process when small
         verifier = Evaluator(*setup.problem.scorer(verify_fidelity), workers=workers,
                              min_slice=setup.problem.min_slice(verify_fidelity))
+    exact = settings.fidelity == "cycle" or (verifier is not None and len(objectives) == 1)
+    # the display's checks and the finish estimate's samples: a design or three at a time,
+    # cheaper in this process than a round trip to a worker (a dask one too)
+    cycle_in_process = Evaluator(*setup.problem.scorer("cycle"), workers=1, backend=backends.Backend())
+    bests = None if quiet else VerifiedBests(objectives, settings.power_w, exact=exact, clock=clock,
+                                             observe=finish.observe, verify=None if exact else cycle_in_process)
+    progress = Progress(generations=stop.generations, start_generation=state.generation if state is not None else 0,
+                        bests=bests, budget=budget, quiet=quiet, log_every_s=log_every_s, clock=clock,
+                        started_at=timing.started_at)
     holder: list = []
 
     def save(st: loop.State) -> None:
-        ckpt.save(cdir, st, **meta)
+        ckpt.save(cdir, st, **meta, budget_spent_s=timing.spent())
         saved.update(generation=st.generation)
 
     def on_generation(st: loop.State, batch) -> None:
@@ -314,11 +487,14 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
             outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(st.logbook))
             save(st)
             cadence.wrote(t0, time.monotonic())
+            finish.save_s = cadence.last_cost  # the finish writes both once more (they grow with the run)
         if rescore_k and st.generation % rescore_k == 0:
             (run_dir / "archive").mkdir(exist_ok=True)
-            front = _front_frame(setup, st, settings, workers)
+            front, _ = _front_frame(setup, st, settings, workers)
             outputs.write_csv(run_dir / "archive" / f"gen-{st.generation:06d}.csv", front)
         progress.update(st)
+        if budget is not None:
+            finish.sample(st.archive.genomes, cycle_in_process, clock)
 
     try:
         with _sigterm_as_interrupt(), Evaluator(fn, args, workers=workers,
@@ -330,10 +506,20 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
             final = loop.evolve(setup.problem, evaluate, settings, stop, state=state, seed=int(run["seed"]),
                                 on_generation=on_generation, holder=holder, verify=verifier)
             progress.close()
+            if state is not None and final.generation == state.generation and _finished(run_dir):
+                # nothing was searched: re-scoring would only rewrite the same front, or a
+                # worse one when the budget left no time for it
+                if not quiet:
+                    print(f"{run_dir}: the run had already reached its stop at generation {final.generation}; "
+                          f"pareto.csv is unchanged", file=sys.stderr)
+                return 0
             if saved["generation"] != final.generation:
                 outputs.write_csv(run_dir / "generations.csv", outputs.generations_frame(final.logbook))
                 save(final)
-            _finish(run_dir, setup, final, settings, workers, quiet)
+            _finish(run_dir, setup, final, settings, workers, quiet, budget=budget, finish=finish)
+            # the finish came after the last checkpoint: run.json records the whole session
+            run["spent"] = {"generation": final.generation, "budget_s": round(timing.spent(), 3)}
+            outputs.write_json(run_dir / "run.json", run)
     except backends.BackendLost as exc:
         return _interrupted(run_dir, holder, state, saved, save, progress, reason=str(exc),
                             code=EXIT_BACKEND_LOST)
@@ -349,6 +535,61 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
     except KeyboardInterrupt:
         return _interrupted(run_dir, holder, state, saved, save, progress)
     return 0
+
+
+# designs of the start-up sample: the first compiles (or loads) the kernels, the others time the cycle model
+WARM_UP_DESIGNS = 5
+WARM_UP_SEED = 0x5EED  # the sample's own generator: the run's random stream is not touched
+
+
+def _warm_up(problem, fidelity: str, finish: FinishCost, workers: int, clock: Callable[[], float]) -> None:
+    """Compile the model's kernels (the first run after an install) or load them from
+    numba's cache before the search, so that the time budget sees their cost up front
+    rather than in the first generation or in the final re-scoring; then time the cycle
+    model on a few designs for the finish estimate and, with workers, start them."""
+    G = np.asarray(problem.initial(WARM_UP_DESIGNS, np.random.default_rng(WARM_UP_SEED)), dtype=np.int64)
+    fn, args = problem.scorer(fidelity)
+    fn(*args, G[:1])
+    cycle_fn, cycle_args = problem.scorer("cycle")
+    if fidelity != "cycle":
+        cycle_fn(*cycle_args, G[:1])
+    t0 = clock()
+    cycle_fn(*cycle_args, G[1:])
+    finish.observe_prior(len(G) - 1, clock() - t0)
+    if workers > 1 and backends.current().name == "local":
+        # local workers start (imports, kernel loads) on their first batch: time it as the
+        # finish's cost of starting them, which it pays again if they were idle too long.
+        # Not on dask: its workers outlive the run, and an evaluator opened and closed here
+        # would release the arguments it scattered just as the run's evaluators scatter
+        # them again (same key), which dask answers with "lost dependencies"
+        with Evaluator(cycle_fn, cycle_args, workers=workers) as evaluate:
+            t0 = clock()
+            evaluate(np.resize(G, (max(workers, 2), G.shape[1])))
+            finish.pool_start_s = clock() - t0
+            finish.pool_up_until = clock() + POOL_IDLE_S
+
+
+def _spent_before(run: dict, loaded: ckpt.Loaded) -> float:
+    """Budget the run's earlier sessions spent: up to the checkpoint, or up to the end of the
+    session that finished from it (run.json's ``spent``, which counts its final re-scoring)."""
+    # checkpoints from before budgets counted whole commands hold the search time only
+    at_checkpoint = float(loaded.meta.get("budget_spent_s", loaded.state.elapsed_s))
+    record = run.get("spent")
+    if isinstance(record, dict) and record.get("generation") == loaded.state.generation:
+        try:
+            return max(at_checkpoint, float(record.get("budget_s")))
+        except (TypeError, ValueError):
+            pass
+    return at_checkpoint
+
+
+def _finished(run_dir: Path) -> bool:
+    """pareto.csv exists and is at least as new as the last checkpoint."""
+    pareto, latest = run_dir / "pareto.csv", run_dir / CHECKPOINT_DIR / ckpt.LATEST
+    try:
+        return pareto.stat().st_mtime >= latest.stat().st_mtime
+    except FileNotFoundError:
+        return False
 
 
 def _from_interrupt(exc: BaseException) -> bool:
@@ -398,35 +639,74 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
-def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers: int) -> pd.DataFrame:
-    """The archive re-scored with the cycle evaluator, as pareto.csv rows."""
+def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers: int, *,
+                 until: float | None = None, finish: FinishCost | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> tuple[pd.DataFrame, int]:
+    """The archive re-scored with the cycle evaluator, as pareto.csv rows, and how many
+    rows were. With ``until`` (a ``clock`` time: the time budget's end) the archive is
+    re-scored in chunks, the designs that matter most first (timebudget.rescore_order),
+    while they fit; the other rows are scored with the analytic model (milliseconds for
+    the lot) and say so in column ``fidelity``."""
     G = st.archive.genomes
-    fn, args = setup.problem.scorer("cycle")
-    if len(G):
-        with Evaluator(fn, args, workers=workers) as evaluate:
-            frame = evaluate(G)
-    else:
+    n = len(G)
+    if not n:
         frame = pd.DataFrame({o.column: [] for o in settings.objectives} | {"feasible": []})
-    designs = setup.design_table(G) if len(G) else pd.DataFrame(index=pd.RangeIndex(0))
-    return outputs.pareto_frame(G, st.archive.objectives, frame, designs, setup.problem.gene_names,
-                                settings.objectives, fidelity="cycle", search_fidelity=settings.fidelity,
-                                model=setup.model)
+        designs = pd.DataFrame(index=pd.RangeIndex(0))
+        return outputs.pareto_frame(G, st.archive.objectives, frame, designs, setup.problem.gene_names,
+                                    settings.objectives, fidelity="cycle", search_fidelity=settings.fidelity,
+                                    model=setup.model), 0
+    fn, args = setup.problem.scorer("cycle")
+    parts: list[pd.DataFrame] = []
+    done = np.zeros(n, dtype=bool)
+    with Evaluator(fn, args, workers=workers) as evaluate:
+        if until is None:
+            parts.append(evaluate(G).set_axis(pd.RangeIndex(n)))
+            done[:] = True
+        else:
+            finish = finish if finish is not None else FinishCost(workers=workers)
+            for k, rows in enumerate(plan_rescoring(rescore_order(st.archive.objectives), finish, until, clock)):
+                t0 = clock()
+                parts.append(evaluate(G[rows]).set_axis(pd.Index(rows)))
+                if k or workers == 1:  # the first remote chunk may have started the workers
+                    finish.observe(len(rows), (clock() - t0) * finish.speedup(len(rows)))
+                done[rows] = True
+    fidelity = np.where(done, "cycle", "analytic")
+    if not done.all():
+        rest = np.flatnonzero(~done)
+        afn, aargs = setup.problem.scorer("analytic")
+        parts.append(afn(*aargs, G[rest]).reset_index(drop=True).set_axis(pd.Index(rest)))
+    frame = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+    return outputs.pareto_frame(G, st.archive.objectives, frame, setup.design_table(G), setup.problem.gene_names,
+                                settings.objectives, fidelity=fidelity.tolist(), search_fidelity=settings.fidelity,
+                                model=setup.model), int(done.sum())
 
 
-def _finish(run_dir: Path, setup: Setup, st: loop.State, settings: loop.Settings, workers: int, quiet: bool) -> None:
-    front = _front_frame(setup, st, settings, workers)
+def _finish(run_dir: Path, setup: Setup, st: loop.State, settings: loop.Settings, workers: int, quiet: bool, *,
+            budget: TimeBudget | None = None, finish: FinishCost | None = None) -> None:
+    clock = budget.clock if budget is not None else time.monotonic
+    front, rescored = _front_frame(setup, st, settings, workers, until=budget.end if budget is not None else None,
+                                   finish=finish, clock=clock)
     outputs.write_csv(run_dir / "pareto.csv", front)
+    if rescored < len(front) and not quiet:
+        print(f"evo-pimsyn: the time budget left time to re-score {rescored} of the {len(front)} front designs "
+              f"with the cycle model; the other {len(front) - rescored} rows of pareto.csv keep the analytic "
+              f"model's values (column fidelity)", file=sys.stderr)
     best_line = "no feasible design found"
     if len(front) and "efficiency_gops_w" in front:
         eff = front["efficiency_gops_w"].to_numpy(dtype=np.float64)
         ok = front["feasible"].to_numpy(dtype=bool) & np.isfinite(eff)
-        if ok.any():
-            i = int(np.flatnonzero(ok)[np.argmax(eff[ok])])
-            best_line = f"best efficiency {eff[i]:.1f} GOPS/W (cycle-evaluated)"
+        exact = ok & (front["fidelity"].to_numpy() == "cycle")
+        pick = exact if exact.any() else ok
+        if pick.any():
+            i = int(np.flatnonzero(pick)[np.argmax(eff[pick])])
+            how = "cycle-evaluated" if exact.any() else "analytic estimate: no time was left to re-score it"
+            best_line = f"best efficiency {eff[i]:.1f} GOPS/W ({how})"
             arch = setup.architecture(st.archive.genomes[i])
             if arch is not None:
                 outputs.write_best(run_dir / "best.json", arch)
                 outputs.write_pimcomp(run_dir / "pimcomp.json", arch)
     if not quiet:
+        took = f" in {clock() - budget.started_at:.1f} s (budget {budget.total_s - budget.spent_before_s:.1f} s)" \
+            if budget is not None else ""
         print(f"{run_dir}: {st.generation} generations, {st.evaluations} evaluations, "
-              f"{len(front)} designs on the front; {best_line}", file=sys.stderr)
+              f"{len(front)} designs on the front; {best_line}{took}", file=sys.stderr)
