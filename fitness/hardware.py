@@ -13,7 +13,6 @@ received, and raises one :class:`InputError`.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Mapping
 
 from fitness import area_defaults
 from fitness.errors import InputError
+from fitness.jsonio import read_json
 
 ALU_NAMES = ("POOL", "RELU", "SHIFTADD", "ADDITION", "SIGMOID", "ELTWISE")
 COMPONENT_FIELDS = ("static_power", "dynamic_power", "peak_power", "frequency", "latency", "area_mm2")
@@ -369,16 +369,4 @@ def default_config_path() -> Path:
 
 def load_hardware(path: str | Path | None = None) -> Hardware:
     path = Path(path) if path is not None else default_config_path()
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a JSON config file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file") from None
-    try:
-        data = json.loads(text, parse_constant=lambda c: float(c))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    return hardware_from_dict(data, source=str(path))
+    return hardware_from_dict(read_json(path, "a JSON config file"), source=str(path))
