@@ -17,12 +17,10 @@ from hypothesis import strategies as st
 
 from fitness.design import legality_mask
 from fitness.errors import InputError
-from fitness.hardware import load_hardware
-from fitness.pimcomp import load_pimcomp
 from genomes import GenomeLayout, crossover, decode, encode, initial_population, mutate, repair
 from genomes.layout import DAC_RES, RATIO, RRAM_RES, XBAR
 from genomes.repair import dup_window
-from tests.conftest import REFERENCE
+from tests.cached import hardware, reference_network
 
 NETWORKS = ("alexnet", "resnet18", "vgg16")
 POWERS = (20, 49, 100)
@@ -37,19 +35,9 @@ PROPS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCh
 
 
 @lru_cache(maxsize=None)
-def _hardware():
-    return load_hardware()
-
-
-@lru_cache(maxsize=None)
-def _network(name):
-    return load_pimcomp(REFERENCE / "networks" / f"{name}.json")
-
-
-@lru_cache(maxsize=None)
 def _layout(net, power, setting, sharing):
     try:
-        return GenomeLayout.build(_network(net), _hardware(), power, setting, allow_sharing=sharing)
+        return GenomeLayout.build(reference_network(net), hardware(), power, setting, allow_sharing=sharing)
     except InputError:
         return None  # VGG16 at 20 W cannot hold its weights (tested in test_genomes_layout)
 
@@ -141,7 +129,7 @@ def test_initial_population_is_legal(cfg):
     layout = _layout(*cfg)
     if layout is None:  # VGG16 at 20 W: refused with the least power that would do
         with pytest.raises(InputError, match="needs at least"):
-            GenomeLayout.build(_network(cfg[0]), _hardware(), cfg[1], cfg[2])
+            GenomeLayout.build(reference_network(cfg[0]), hardware(), cfg[1], cfg[2])
         return
     P = initial_population(layout, 24, np.random.default_rng(0))
     assert_legal(layout, P)

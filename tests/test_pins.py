@@ -25,29 +25,18 @@ from evo_pimsyn.engine.objectives import parse_objectives
 from evo_pimsyn.engine.problem import PimProblem, score_designs
 from fitness.design import legality_mask
 from fitness.errors import InputError
-from fitness.hardware import load_hardware
-from fitness.pimcomp import load_pimcomp
 from genomes import GenomeLayout, crossover, decode, initial_population, mutate, repair
 from genomes.layout import (DAC_RES, GLOBAL_NAMES, MACRO_SIZE, RATIO, RATIO_GRID, RRAM_RES, XBAR, NoLegalDesign,
                             parse_pins, pins_label)
+from tests.cached import hardware, reference_network
 
 DATA = Path(__file__).resolve().parent.parent / "evo_pimsyn" / "data" / "pimsyn"
 PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @lru_cache(maxsize=None)
-def _hw():
-    return load_hardware()
-
-
-@lru_cache(maxsize=None)
-def _net(name):
-    return load_pimcomp(DATA / f"{name}.json")
-
-
-@lru_cache(maxsize=None)
 def _layout(net, power, setting, pins, dup):
-    return GenomeLayout.build(_net(net), _hw(), power, setting, pins=dict(pins), dup_mode=dup)
+    return GenomeLayout.build(reference_network(net), hardware(), power, setting, pins=dict(pins), dup_mode=dup)
 
 
 def off_pins(layout: GenomeLayout, G: np.ndarray) -> list[str]:
@@ -145,7 +134,7 @@ def test_pinned_layout_bounds_and_legal_table():
 ])
 def test_pin_without_legal_design_is_refused_with_the_reason(net, setting, pins, match):
     with pytest.raises(NoLegalDesign, match=match) as info:
-        GenomeLayout.build(_net(net), _hw(), 49, setting, pins=pins)
+        GenomeLayout.build(reference_network(net), hardware(), 49, setting, pins=pins)
     assert "\n" not in str(info.value)
 
 
@@ -159,14 +148,14 @@ def test_pin_without_legal_design_is_refused_with_the_reason(net, setting, pins,
 ])
 def test_pin_value_outside_the_config_is_an_input_error(setting, pins, match):
     with pytest.raises(InputError, match=match) as info:
-        GenomeLayout.build(_net("alexnet"), _hw(), 49, setting, pins=pins)
+        GenomeLayout.build(reference_network("alexnet"), hardware(), 49, setting, pins=pins)
     assert not isinstance(info.value, NoLegalDesign)
 
 
 @pytest.mark.unit
 def test_bad_dup_mode_is_refused():
     with pytest.raises(InputError, match="'dup' parameter must be one of searched, proportional, one"):
-        GenomeLayout.build(_net("alexnet"), _hw(), 49, dup_mode="half")
+        GenomeLayout.build(reference_network("alexnet"), hardware(), 49, dup_mode="half")
 
 
 @pytest.mark.unit
@@ -263,7 +252,7 @@ def test_short_search_with_restarts_and_polish_never_leaves_the_pins(net, settin
     """A real single-objective search (analytic scores, cycle-model verification) with a
     restart after every stalled generation and a polish phase: every genome it scores,
     keeps or archives is on the pins and carries the mode's duplication."""
-    problem = PimProblem(network=_net(net), hardware=_hw(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
+    problem = PimProblem(network=reference_network(net), hardware=hardware(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
     seen = []
 
     def evaluate(G):
@@ -299,7 +288,7 @@ def test_run_with_pin_and_dup_records_them_and_keeps_the_front_on_them(tmp_path,
     assert run["pins"] == {"xbar_size": 128} and run["dup"] == "proportional"
     front = pd.read_csv(out / "pareto.csv")
     assert len(front) and (front["xbar_size"] == 128).all()
-    problem = PimProblem(network=_net("alexnet"), hardware=_hw(), power_w=49.0, pins=run["pins"], dup=run["dup"])
+    problem = PimProblem(network=reference_network("alexnet"), hardware=hardware(), power_w=49.0, pins=run["pins"], dup=run["dup"])
     G = front[[f"gene_{n}" for n in problem.gene_names]].to_numpy(np.int64)
     assert off_pins(problem.layout, G) == []
     assert np.array_equal(front[[f"dup_{j}" for j in range(problem.layout.n_conv)]].to_numpy(), decode(problem.layout, G).dup)
