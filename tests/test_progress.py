@@ -15,16 +15,9 @@ from evo_pimsyn.engine.archive import Archive
 from evo_pimsyn.engine.objectives import parse_objectives
 from evo_pimsyn.engine.progress import VERIFY_SHARE, Progress, VerifiedBests, format_value
 from evo_pimsyn.engine.timebudget import TimeBudget
+from tests.engine_helpers import FakeClock
 
 OBJS = parse_objectives("efficiency,area")
-
-
-class FakeClock:
-    def __init__(self, t: float = 0.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _state(generation: int, genomes, F, *, evaluations=None, est_eff=716.3, est_area=5.0):
@@ -42,7 +35,7 @@ def _cycle_model(calls, clock=None, cost_s=0.0):
     def verify(G):
         calls.append(G.copy())
         if clock is not None:
-            clock.t += cost_s * len(G)
+            clock.now += cost_s * len(G)
         ok = G[:, 2] == 0
         return pd.DataFrame({"feasible": ok, "efficiency_gops_w": np.where(ok, G[:, 0], 0).astype(float),
                              "area_mm2": G[:, 1].astype(float), "peak_power_w": np.full(len(G), 10.0)})
@@ -85,10 +78,10 @@ def test_verified_bests_stay_within_their_share_of_the_time():
     state = _state(0, genes, F)
     bests.refresh(state)  # the first batch always: four designs, 4 s
     assert observed == [(4, 4.0)] and bests.checked == 4
-    clock.t += 4.0 / VERIFY_SHARE - 5.0  # 4 s of checks in less than 4 s / share: over its share
+    clock.now += 4.0 / VERIFY_SHARE - 5.0  # 4 s of checks in less than 4 s / share: over its share
     bests.refresh(state)
     assert bests.checked == 4
-    clock.t += 1.0
+    clock.now += 1.0
     bests.refresh(state)  # within its share again: one more batch, which spends it
     assert bests.checked == 8 and observed[-1] == (4, 4.0)
     assert bests.values(state)[0] == 611.0  # the best by the search's values came first
@@ -109,7 +102,7 @@ def test_bar_shows_the_verified_best_and_labels_the_estimate():
     progress = Progress(generations=None, start_generation=0, bests=bests, stream=stream, interactive=True,
                         budget=TimeBudget(60.0, 0.0, clock=clock), clock=clock)
     progress.update(_state(0, GENES[:3], SEARCH_F[:3]))
-    clock.t = 2.0
+    clock.now = 2.0
     progress.update(_state(1, GENES[:3], SEARCH_F[:3]))
     progress.close()
     text = stream.getvalue()
@@ -126,9 +119,9 @@ def test_log_lines_every_interval_and_under_10_kb_for_five_minutes():
                         budget=TimeBudget(300.0, 0.0, clock=clock), clock=clock, log_every_s=30.0)
     row = {"best_efficiency_gops_w": 703.2, "best_throughput_ips": 11616.06, "best_area_mm2": 5.864}
     for generation in range(6002):  # a generation every 50 ms for five minutes and a bit
-        clock.t = generation / 20
+        clock.now = generation / 20
         state = SimpleNamespace(generation=generation, evaluations=128 * (generation + 1), logbook=[row],
-                                archive=Archive.empty(3, 3), elapsed_s=clock.t)
+                                archive=Archive.empty(3, 3), elapsed_s=clock.now)
         progress.update(state)
     progress.close()
     lines = stream.getvalue().splitlines()

@@ -22,17 +22,7 @@ from evo_pimsyn.engine.timebudget import (CHUNK_S, SAFETY, FinishCost, SearchDea
                                           process_started_at, rescore_order)
 from evo_pimsyn.engine.toy import ToyProblem, score_toy
 from tests.conftest import optional_extra
-
-
-class FakeClock:
-    def __init__(self, t: float = 0.0) -> None:
-        self.t = float(t)
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += float(seconds)
+from tests.engine_helpers import FakeClock
 
 
 def _timed_score(clock: FakeClock, per_design_s: float, high: int, power_w: float, G: np.ndarray) -> pd.DataFrame:
@@ -85,13 +75,13 @@ def test_budget_bounds_the_command_start_up_search_and_finish(timed, tmp_path):
     out = tmp_path / "run"
     assert start(_options(out, time_budget_s=20.0), started_at=0.0, clock=timed.clock) == 0
     # every cost of this run is on the fake clock: its reading is when the last file was written
-    assert 20.0 * 0.7 <= timed.clock.t <= 20.0
+    assert 20.0 * 0.7 <= timed.clock.now <= 20.0
     front = pd.read_csv(out / "pareto.csv")
     assert len(front) > 20 and (front["fidelity"] == "cycle").all()
     gens = pd.read_csv(out / "generations.csv")
     assert len(gens) > 50  # the search had most of the budget (0.16 s a generation)
     meta = ckpt.load(out / "checkpoints").meta
-    assert 0.0 < meta["budget_spent_s"] <= timed.clock.t
+    assert 0.0 < meta["budget_spent_s"] <= timed.clock.now
 
 
 @pytest.mark.e2e
@@ -99,7 +89,7 @@ def test_budget_counts_start_up_before_the_call(timed, tmp_path):
     # a command whose process started 12 s before the session (imports, compilation) has 8 s left
     timed.clock.advance(12.0)
     assert start(_options(tmp_path / "run", time_budget_s=20.0), started_at=0.0, clock=timed.clock) == 0
-    assert 12.0 < timed.clock.t <= 20.0
+    assert 12.0 < timed.clock.now <= 20.0
 
 
 @pytest.mark.e2e
@@ -118,7 +108,7 @@ def test_finish_rescores_what_fits_best_designs_first_and_says_so(timed, tmp_pat
     out = tmp_path / "run"
     assert start(_options(out, time_budget_s=12.0, quiet=False, log_every_s=60.0), started_at=0.0,
                  clock=timed.clock) == 0
-    assert timed.clock.t <= 12.0 + 1.0  # the finish's first chunk (one design here) runs whatever the time
+    assert timed.clock.now <= 12.0 + 1.0  # the finish's first chunk (one design here) runs whatever the time
     front = pd.read_csv(out / "pareto.csv")
     exact = front["fidelity"].to_numpy() == "cycle"
     assert 0 < exact.sum() < len(front) and set(front["fidelity"]) == {"cycle", "analytic"}
@@ -138,10 +128,10 @@ def test_resume_under_a_budget_has_what_earlier_sessions_left(timed, tmp_path):
     assert start(_options(out, time_budget_s=10.0), started_at=0.0, clock=timed.clock) == 0
     spent = ckpt.load(out / "checkpoints").meta["budget_spent_s"]
     first_gens = len(pd.read_csv(out / "generations.csv"))
-    began = timed.clock.t
+    began = timed.clock.now
     assert resume(out, time_budget_s=25.0, quiet=True, clock=timed.clock, started_at=began) == 0
-    assert timed.clock.t - began <= 25.0 - spent
-    assert timed.clock.t - began >= (25.0 - spent) * 0.6
+    assert timed.clock.now - began <= 25.0 - spent
+    assert timed.clock.now - began >= (25.0 - spent) * 0.6
     assert len(pd.read_csv(out / "generations.csv")) > first_gens
     assert json.loads((out / "run.json").read_text())["stop"] == {"generations": None, "time_budget_s": 25.0}
     assert ckpt.load(out / "checkpoints").meta["budget_spent_s"] > spent
@@ -188,26 +178,26 @@ def test_deadline_leaves_the_finish_its_time_and_sets_the_polish_phase():
     # finish for 100 designs: 100 x 0.1 x SAFETY + writes
     assert finish.estimate(100) == pytest.approx(100 * 0.1 * SAFETY + finish.write_s(100))
     assert not deadline.reached(state)  # the first check: the logged generation time, 0.5 s
-    clock.t = 60.0 - finish.estimate(100) - 0.6
-    assert deadline.reached(state)  # the last generation took clock.t - 5 s: another one would not fit
-    deadline.last_check, deadline.steps_s = clock.t - 0.5, []
+    clock.now = 60.0 - finish.estimate(100) - 0.6
+    assert deadline.reached(state)  # the last generation took clock.now - 5 s: another one would not fit
+    deadline.last_check, deadline.steps_s = clock.now - 0.5, []
     assert not deadline.reached(state)  # one more 0.5 s generation ends 0.1 s before the finish must start
-    clock.t += 0.2
-    deadline.last_check, deadline.steps_s = clock.t - 0.5, []
+    clock.now += 0.2
+    deadline.last_check, deadline.steps_s = clock.now - 0.5, []
     assert deadline.reached(state)  # ... and now 0.1 s after
     # the longest of the last generations predicts the next: one 1 s generation among 0.1 s ones
     deadline.steps_s = [0.1] * 6 + [1.0]
-    clock.t = 60.0 - finish.estimate(100) - 1.0
-    deadline.last_check = clock.t - 0.1
+    clock.now = 60.0 - finish.estimate(100) - 1.0
+    deadline.last_check = clock.now - 0.1
     assert deadline.reached(state)
     deadline.steps_s = [0.1] * 8
-    deadline.last_check = clock.t - 0.1
+    deadline.last_check = clock.now - 0.1
     assert not deadline.reached(state)
     # polish: the last tenth of the run's search time (4 s searched, 6 s left for it)
-    clock.t = 60.0 - finish.estimate(100) - 6.0
+    clock.now = 60.0 - finish.estimate(100) - 6.0
     assert deadline.search_fraction(state) == pytest.approx(0.4)
     assert not loop.Stop(deadline=deadline).in_last(state, 0.5)
-    clock.t += 5.6
+    clock.now += 5.6
     assert loop.Stop(deadline=deadline).in_last(state, 0.1)
 
 
@@ -236,7 +226,7 @@ def test_finish_cost_rests_on_archive_designs_once_measured():
     assert two.rescore_s(100, pool=False) == pytest.approx(SAFETY * 100 * 0.1 / 1.5)
     two.pool_up_until = 600.0  # workers used recently: they are still up, no start to plan for
     assert two.rescore_s(100) == pytest.approx(SAFETY * 100 * 0.1 / 1.5)
-    clock.t = 601.0
+    clock.now = 601.0
     assert two.rescore_s(100) == pytest.approx(3.0 + SAFETY * 100 * 0.1 / 1.5)
 
 
@@ -291,7 +281,7 @@ def test_plan_rescoring_takes_what_fits_and_at_least_one():
     # chunks planned at 0.1 x SAFETY s a design fill the 3 s until one more design would not fit
     assert 3.0 - 0.1 * SAFETY < 0.1 * len(done) <= 3.0
     assert max(len(c) for c in chunks) <= CHUNK_S / (0.1 * SAFETY) + 1
-    late = list(plan_rescoring(order, finish, clock.t, clock))  # no time at all: the first chunk still
+    late = list(plan_rescoring(order, finish, clock.now, clock))  # no time at all: the first chunk still
     assert [r.tolist() for r in late] == [order[:finish.chunk(100)].tolist()]
     assert finish.chunk(100) == int(CHUNK_S / (0.1 * SAFETY))
 

@@ -44,6 +44,7 @@ EXIT_BACKEND_LOST = 75  # EX_TEMPFAIL: the cluster went away; resume later
 DEFAULT_GENERATIONS = 100
 MACRO_SETTINGS = ("specified", "unified")
 CHECKPOINT_DIR = "checkpoints"
+REFUSED_CSV = "refused.csv"  # archive designs the final cycle-model re-scoring refused
 # run.json settings that define the search; anything else (stop rule, workers,
 # checkpoint cadence, output) may differ between sessions without changing results.
 SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorithm", "objectives",
@@ -686,11 +687,23 @@ def _finish(run_dir: Path, setup: Setup, st: loop.State, settings: loop.Settings
     clock = budget.clock if budget is not None else time.monotonic
     front, rescored = _front_frame(setup, st, settings, workers, until=budget.end if budget is not None else None,
                                    finish=finish, clock=clock)
-    outputs.write_csv(run_dir / "pareto.csv", front)
     if rescored < len(front) and not quiet:
         print(f"evo-pimsyn: the time budget left time to re-score {rescored} of the {len(front)} front designs "
               f"with the cycle model; the other {len(front) - rescored} rows of pareto.csv keep the analytic "
               f"model's values (column fidelity)", file=sys.stderr)
+    # a design the exact model refuses (over the budget, say, where the estimate was not) is
+    # no front design: it goes to refused.csv, with its reason, instead of pareto.csv
+    refused = (front["fidelity"].to_numpy() == "cycle") & ~front["feasible"].to_numpy(dtype=bool) \
+        if len(front) else np.zeros(0, dtype=bool)
+    front, rejected = front[~refused].reset_index(drop=True), front[refused].reset_index(drop=True)
+    outputs.write_csv(run_dir / "pareto.csv", front)
+    (run_dir / REFUSED_CSV).unlink(missing_ok=True)
+    if len(rejected):
+        outputs.write_csv(run_dir / REFUSED_CSV, rejected)
+        if not quiet:
+            reasons = ", ".join(f"{n} {r}" for r, n in rejected["reason"].value_counts().items())
+            print(f"evo-pimsyn: the cycle model refused {len(rejected)} of the search's {len(front) + len(rejected)} "
+                  f"front designs ({reasons}); they are in {REFUSED_CSV}, not in pareto.csv", file=sys.stderr)
     best_line = "no feasible design found"
     if len(front) and "efficiency_gops_w" in front:
         eff = front["efficiency_gops_w"].to_numpy(dtype=np.float64)
@@ -701,7 +714,7 @@ def _finish(run_dir: Path, setup: Setup, st: loop.State, settings: loop.Settings
             i = int(np.flatnonzero(pick)[np.argmax(eff[pick])])
             how = "cycle-evaluated" if exact.any() else "analytic estimate: no time was left to re-score it"
             best_line = f"best efficiency {eff[i]:.1f} GOPS/W ({how})"
-            arch = setup.architecture(st.archive.genomes[i])
+            arch = setup.architecture(st.archive.genomes[int(front["design"].iloc[i])])
             if arch is not None:
                 outputs.write_best(run_dir / "best.json", arch)
                 outputs.write_pimcomp(run_dir / "pimcomp.json", arch)
