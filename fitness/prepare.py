@@ -148,7 +148,7 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch, fixes: fro
             status[b] = LAYOUT_REASONS[lay.status]
             continue
         hops_t[b], hops_m[b] = lay.transfer_hops, lay.merge_hops
-        dag: DagStructure = build_structure(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], prov)
+        dag: DagStructure = build_structure(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], prov, fixes)
         structures[b] = dag
         if dag.status != 0:
             status[b] = "dependency_block_out_of_range"

@@ -9,6 +9,12 @@ independent, from :mod:`.recurrence`'s samples). outbuf of a provider P is
 * (b) at P's sampled ST events, with lo from the latest event of any consumer (Q24),
 * (c) before the first consumer event (lo = 0),
 
+With the fix ``live-window`` lo is the least of the window starts the consumers' own latest
+events set (0 before a consumer's first event): as hi - min over L of lo_L = max over L of
+(hi - lo_L), each consumer's window is then scanned as if it were P's only consumer, so (a)
+waits for that consumer's own next event, (b) takes the least start, and (c) lasts until
+the last consumer's first event.
+
 and for layers without consumers at their last ST. Events are taken at every
 ``ev_stride``-th sample. The need is a max over layers of inbuf + outbuf with
 outbuf <= dup x n x C: layers are visited by decreasing bound and the rest skipped once none
@@ -25,7 +31,7 @@ import numba
 import numpy as np
 
 from fitness.analytic.sampled import JIT, NO_EVENT, count_le, last_event_at, next_event_after, slope
-from fitness.depcb import pixel_range
+from fitness.depcb import map_shape, window_start
 from fitness.memory import BUFFER_SLACK
 
 # A window is evaluated this many steps before the consumer event that moves its start.
@@ -42,9 +48,10 @@ UB = 0.5
 EVENT_STRIDE = 8
 
 
-# Rows of the layer geometry array (:func:`geometry`): the kind and PIMSYN's "W" (output_dim[2],
-# the ONNX height, Q1), output_dim[3], the kernel, stride and top/left padding.
-GEO_KIND, GEO_W, GEO_H, GEO_KH, GEO_KW, GEO_SH, GEO_SW, GEO_PH, GEO_PW = range(9)
+# Rows of the layer geometry array (:func:`geometry`): the kind, the map's output_dim[2]
+# (rows; PIMSYN's "W", Q1) and output_dim[3] (row length), the kernel, stride and top/left
+# padding.
+GEO_KIND, GEO_ROWS, GEO_COLS, GEO_KH, GEO_KW, GEO_SH, GEO_SW, GEO_PH, GEO_PW = range(9)
 
 
 def geometry(arrays) -> np.ndarray:
@@ -105,12 +112,15 @@ def _n_events(m, stride):
     return (m + stride - 2) // stride + 1
 
 
-@numba.njit(**JIT)
-def window_start(q, L, P, geo):
-    """pstart(q; P, L) (§8.7): the first pixel of provider P that consumer L's pixel number q needs."""
-    start, _ = pixel_range(q, geo[GEO_KIND, L], geo[GEO_W, L], geo[GEO_KH, L], geo[GEO_KW, L], geo[GEO_SH, L],
-                           geo[GEO_SW, L], geo[GEO_PH, L], geo[GEO_PW, L], geo[GEO_W, P], geo[GEO_H, P])
-    return start
+@numba.njit(inline="always", **JIT)
+def block_window_start(c, dup_l, L, P, geo, pixel_window, non_square):
+    """The start of provider P's live window that block c of consumer L sets (§8.7,
+    :func:`fitness.depcb.window_start`)."""
+    cols_l, _, rows_p, cols_p = map_shape(geo[GEO_ROWS, L], geo[GEO_COLS, L], geo[GEO_ROWS, P], geo[GEO_COLS, P],
+                                          non_square)
+    return window_start(c, dup_l, geo[GEO_KIND, L], geo[GEO_KH, L], geo[GEO_KW, L], geo[GEO_SH, L], geo[GEO_SW, L],
+                        geo[GEO_PH, L], geo[GEO_PW, L], cols_l, rows_p, cols_p, geo[GEO_ROWS, P] * geo[GEO_COLS, P],
+                        pixel_window)
 
 
 @numba.njit(**JIT)
@@ -151,26 +161,32 @@ def scan_order(b, dup, n, c_out, inbuf, lay_off, ubound, order):
 
 
 @numba.njit(**JIT)
-def first_window(b, pl, dup, n, blk, edges, tld, tst, base):
+def first_window(b, pl, dup, n, blk, edges, tld, tst, base, live_window):
     """(c) of the module docstring: the pixels provider pl (with samples and consumers)
-    stored before the first event of any consumer, while its window starts at 0."""
+    stored before the first event of any consumer (of every consumer with
+    ``live_window``), while its window starts at 0."""
     lay_off, cons_idx = blk.lay_off, edges.cons_idx
     tau0 = 1e300
+    last0 = -1e300
     for e in range(edges.cons_ptr[pl], edges.cons_ptr[pl + 1]):
         L = cons_idx[e]
         if lay_off[b, L + 1] > lay_off[b, L]:
             tau0 = min(tau0, tld[lay_off[b, L] - base])
+            last0 = max(last0, tld[lay_off[b, L] - base])
+    if live_window and last0 > -1e300:
+        tau0 = last0
     pm = lay_off[b, pl + 1] - lay_off[b, pl]
     return dup[b, pl] * count_le(tst, blk.samp_c, lay_off[b, pl] - base, blk.samp_off[b, pl], pm, n[b, pl], tau0)
 
 
 @numba.njit(**JIT)
 def consumer_events(b, pl, best, thr, cap_scale, inbuf_p, c_out_p, dup, n, period_p, blk, slots, edges, tld, tst, base,
-                    ptr, ev_stride):
+                    ptr, ev_stride, live_window):
     """(a) of the module docstring: the window of provider pl just before the consumer event
-    that follows each sampled consumer ST (any consumer's LD or ST moves the start, Q24).
-    Returns the largest window (pixels) found, at least ``best``; stops once inbuf_p +
-    window x c_out_p settles the capacity bin ``thr``."""
+    that follows each sampled consumer ST (any consumer's LD or ST moves the start, Q24;
+    with ``live_window`` only the consumer's own). Returns the largest window (pixels)
+    found, at least ``best``; stops once inbuf_p + window x c_out_p settles the capacity
+    bin ``thr``."""
     lay_off, samp_off, samp_c = blk.lay_off, blk.samp_off, blk.samp_c
     slot_off, win_lo = slots.slot_off, slots.win_lo
     prov_ptr, prov_idx, cons_idx = edges.prov_ptr, edges.prov_idx, edges.cons_idx
@@ -209,7 +225,7 @@ def consumer_events(b, pl, best, thr, cap_scale, inbuf_p, c_out_p, dup, n, perio
             for e2 in range(c0, c1):
                 L2 = cons_idx[e2]
                 m2 = lay_off[b, L2 + 1] - lay_off[b, L2]
-                if L2 != L and m2 > 0:
+                if L2 != L and m2 > 0 and not live_window:
                     o2, s2, x = lay_off[b, L2] - base, samp_off[b, L2], 2 * (e2 - c0)
                     v2, ptr[x] = next_event_after(tld, samp_c, o2, s2, m2, t_s, ptr[x])
                     v3, ptr[x + 1] = next_event_after(tst, samp_c, o2, s2, m2, t_s, ptr[x + 1])
@@ -226,7 +242,7 @@ def consumer_events(b, pl, best, thr, cap_scale, inbuf_p, c_out_p, dup, n, perio
 
 @numba.njit(**JIT)
 def provider_events(b, pl, best, thr, cap_scale, inbuf_p, c_out_p, dup, blk, edges, geo, tld, tst, base, ptr,
-                    ev_stride):
+                    ev_stride, fixes):
     """(b) of the module docstring: at each sampled ST of provider pl, the window from the
     start set by the latest event (LD or ST) of any consumer before it (Q24). Returns the
     largest window (pixels) found, at least ``best``; stops once inbuf_p + window x c_out_p
@@ -269,9 +285,54 @@ def provider_events(b, pl, best, thr, cap_scale, inbuf_p, c_out_p, dup, blk, edg
             if lat_l != memo_l or lat_cb != memo_cb:
                 memo_l = lat_l
                 memo_cb = lat_cb
-                memo_lo = window_start(dup[b, lat_l] * lat_cb, lat_l, pl, geo)
+                memo_lo = block_window_start(lat_cb, dup[b, lat_l], lat_l, pl, geo, fixes.pixel_window,
+                                             fixes.non_square)
             lat_lo = memo_lo
         v = dup_pl * (samp_c[ps + k] + 1.0) - lat_lo
+        if v > best:
+            best = v
+            settled = reaches(inbuf_p + best * c_out_p, thr, cap_scale)
+    return best
+
+
+@numba.njit(**JIT)
+def provider_events_live(b, pl, best, thr, cap_scale, inbuf_p, c_out_p, dup, blk, edges, geo, tld, tst, base, ptr,
+                         ev_stride, fixes):
+    """(b) of the module docstring under the fix live-window: at each sampled ST of provider
+    pl, the window from the least of the starts its consumers' own latest events (LD or ST)
+    set, 0 for a consumer that has read nothing yet. Returns the largest window (pixels)
+    found, at least ``best``; stops once inbuf_p + window x c_out_p settles the capacity
+    bin ``thr``."""
+    lay_off, samp_off, samp_c, cons_idx = blk.lay_off, blk.samp_off, blk.samp_c, edges.cons_idx
+    dup_pl = dup[b, pl]
+    po = lay_off[b, pl] - base
+    ps = samp_off[b, pl]
+    pm = lay_off[b, pl + 1] - lay_off[b, pl]
+    c0, c1 = edges.cons_ptr[pl], edges.cons_ptr[pl + 1]
+    for x in range(2 * (c1 - c0)):
+        ptr[x] = 0
+    n_events = _n_events(pm, ev_stride)
+    kv = 0
+    settled = False
+    while kv < n_events and not settled:  # no break: see the note in recurrence.py
+        k = min(kv * ev_stride, pm - 1)
+        kv += 1
+        T = tst[po + k]
+        least_lo = -1
+        for e in range(c0, c1):
+            L = cons_idx[e]
+            lm = lay_off[b, L + 1] - lay_off[b, L]
+            if lm > 0:
+                o_l, s_l, x = lay_off[b, L] - base, samp_off[b, L], 2 * (e - c0)
+                t_ld, cb_ld, ptr[x] = last_event_at(tld, samp_c, o_l, s_l, lm, T, ptr[x])
+                t_st, cb_st, ptr[x + 1] = last_event_at(tst, samp_c, o_l, s_l, lm, T, ptr[x + 1])
+                # its latest event (an LD and an ST at the same step: the LD, as PIMSYN orders them)
+                own_t, own_cb = (t_st, cb_st) if t_st > t_ld else (t_ld, cb_ld)
+                own_lo = 0
+                if own_t >= 0.0:
+                    own_lo = block_window_start(own_cb, dup[b, L], L, pl, geo, fixes.pixel_window, fixes.non_square)
+                least_lo = own_lo if least_lo < 0 else min(least_lo, own_lo)
+        v = dup_pl * (samp_c[ps + k] + 1.0) - max(least_lo, 0)
         if v > best:
             best = v
             settled = reaches(inbuf_p + best * c_out_p, thr, cap_scale)

@@ -81,7 +81,8 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     good = status == "ok"
     # Neutral blocks for refused rows keep the sample arrays small.
     blk = np.where(good[:, None], st.blocks, np.minimum(st.blocks, 1))
-    smp = build_samples(network, st.dup, blk, st.idiv, st.ddiv, prov, max_samples, max_in_samples, min_samples)
+    smp = build_samples(network, st.dup, blk, st.idiv, st.ddiv, prov, max_samples, max_in_samples, min_samples,
+                        fixes=fixes)
     status[good & (smp.status != 0)] = "dependency_block_out_of_range"
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, h.transfer, h.merge)
     return AnalyticPrepared(network, hardware, batch, status, st.n_slices, st.bits, st.adc_res, st.params, st.rows_x,

@@ -51,10 +51,10 @@ import numba
 import numpy as np
 
 from fitness.analytic.buffers import (EVENT_STRIDE, Edges, bin_threshold, consumer_events, first_window, geometry,
-                                      provider_events, reaches, scan_order)
+                                      provider_events, provider_events_live, reaches, scan_order)
 from fitness.analytic.sampled import JIT, count_le, count_lt
 from fitness.arrays import i64
-from fitness.depcb import cdiv, depend_block, depend_pixel, pixel_range
+from fitness.depcb import cdiv, depend_block, depend_pixel, map_shape, pixel_range, window_start
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
 
 _BIT = BIT_LEVEL.copy()
@@ -117,8 +117,8 @@ def _offsets(n, cap, prov_ptr):
 
 
 @numba.njit(**JIT)
-def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, per_macro,
-                cap_in, tmp):
+def _input_need(l, kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, per_macro,
+                cap_in, tmp, pixel_window, non_square):
     """Input buffer need of layer l (elements): the max over sampled blocks (and blocks 1-3,
     where the rows near the top differ) of the summed inputcap of its providers
     (``per_macro``: duplicates per macro, ceil(dup / ddiv))."""
@@ -131,13 +131,15 @@ def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx
             c = i - k_in + 1
             if c >= n_l:
                 continue
-        q0 = dup_l * c
-        q1 = q0 + per_macro
+        q1 = dup_l * c + per_macro
         total = 0.0
         for jj in range(prov_ptr[l + 1] - prov_ptr[l]):
             p = prov_idx[prov_ptr[l] + jj]
-            st, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-            _, en = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
+            cols_l, _, rows_p, cols_p = map_shape(rows[l], cols[l], rows[p], cols[p], non_square)
+            pix_p = rows[p] * cols[p]
+            st = window_start(c, dup_l, kind[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l, rows_p, cols_p, pix_p,
+                              pixel_window)
+            _, en = pixel_range(q1, kind[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l, rows_p, cols_p, pix_p)
             total += (en - st) * c_out[p] / idiv_l
         if total > best:
             best = total
@@ -145,7 +147,8 @@ def _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx
 
 
 @numba.njit(**JIT)
-def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
+def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in,
+           pixel_window, non_square):
     """The direct per-design build (no pooling): what :func:`_build_memo` is tested against."""
     nb, n_layer = dup.shape
     lay_off, slot_off, tot, tot_slot = _offsets(n, cap, prov_ptr)
@@ -165,10 +168,11 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
             for q in range(prov_ptr[l], prov_ptr[l + 1]):
                 p = prov_idx[q]
                 so = slot_off[b, q]
+                cols_l, pix_l, rows_p, cols_p = map_shape(rows[l], cols[l], rows[p], cols[p], non_square)
                 for i in range(m):
                     c = samp_c[o + i]
-                    d = depend_block(c, kind[l], w[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
-                                     w[p], dup[b, p], n[b, p]) - 1
+                    d = depend_block(c, kind[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l, pix_l,
+                                     rows_p, cols_p, dup[b, p], n[b, p]) - 1
                     if d < 0 or d >= n[b, p]:
                         status[b] = 1
                         d = 0
@@ -186,14 +190,13 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n
                     c_a = samp_c[po + lo_i]
                     if c_a < d and lo_i + 1 < pm:
                         dep_f[so + i] = (d - c_a) / (samp_c[po + lo_i + 1] - c_a)
-                    st, _ = pixel_range(dup[b, l] * c, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
-                                        w[p], h[p])
-                    win_lo[so + i] = st
+                    win_lo[so + i] = window_start(c, dup[b, l], kind[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
+                                                  cols_l, rows_p, cols_p, rows[p] * cols[p], pixel_window)
             # input buffer need: max over (sampled) blocks of the summed inputcap
             if prov_ptr[l + 1] > prov_ptr[l] and n[b, l] > 0:
-                inbuf[b, l] = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
+                inbuf[b, l] = _input_need(l, kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
                                           dup[b, l], n[b, l], idiv[b, l], cdiv(dup[b, l], max(ddiv[b, l], 1)),
-                                          cap_in, tmp)
+                                          cap_in, tmp, pixel_window, non_square)
     samp_off = np.ascontiguousarray(lay_off[:, :n_layer])
     return status, lay_off, samp_off, slot_off, samp_c, dep_j, dep_f, win_lo, inbuf
 
@@ -212,7 +215,8 @@ def _probe(tab, mask, stamp, k0, k1, k2, k3):
 
 
 @numba.njit(**JIT)
-def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in):
+def _build_memo(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in,
+                pixel_window, non_square):
     """:func:`_build` with every per-layer piece computed and stored once per distinct key in
     the batch (the sample blocks of a layer depend on its n only, a (layer, provider) slot
     column on (dup, n) of the layer and the provider, the input need on (dup, n, idiv, ddiv)):
@@ -263,6 +267,8 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
         for q in range(prov_ptr[l], prov_ptr[l + 1]):
             p = prov_idx[q]
             stamp = n_layer + q
+            cols_l, pix_l, rows_p, cols_p = map_shape(rows[l], cols[l], rows[p], cols[p], non_square)
+            pix_p = rows[p] * cols[p]
             for b in range(nb):
                 hh, found = _probe(tab, mask, stamp, dup[b, l], n[b, l], dup[b, p], n[b, p])
                 if found:
@@ -289,11 +295,11 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                         px = pix[px0 + i]
                         win_lo[so + i] = win_lo[rso + i]
                     else:
-                        px = depend_pixel(c, kind[l], w[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p])
+                        px = depend_pixel(c, kind[l], dup[b, l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l, pix_l,
+                                          rows_p, cols_p)
                         pix[px0 + i] = px
-                        st, _ = pixel_range(dup[b, l] * c, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
-                                            w[p], h[p])
-                        win_lo[so + i] = st
+                        win_lo[so + i] = window_start(c, dup[b, l], kind[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l],
+                                                      cols_l, rows_p, cols_p, pix_p, pixel_window)
                     # depend_block - 1
                     if kind[l] == _FC:
                         d = np_ - 1
@@ -351,8 +357,8 @@ def _build_memo(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, d
                 if found:
                     v = raw[tab[hh, 5], l]
                 else:
-                    v = _input_need(l, kind, w, h, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
-                                    dup[b, l], n[b, l], div, per_macro, cap_in, tmp)
+                    v = _input_need(l, kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx,
+                                    dup[b, l], n[b, l], div, per_macro, cap_in, tmp, pixel_window, non_square)
                     raw[b, l] = v
                     tab[hh, 0] = stamp
                     tab[hh, 1] = dup[b, l]
@@ -377,13 +383,16 @@ def sample_caps(network, max_samples: int, min_samples: int) -> np.ndarray:
 
 
 def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 64, max_in_samples: int = 32,
-                  min_samples: int = 16, memo: bool = True) -> Samples:
+                  min_samples: int = 16, memo: bool = True, fixes=frozenset()) -> Samples:
+    """The sampled block mapping of a batch under the model ``fixes`` (``pixel-window`` and
+    ``non-square`` change it)."""
     arr = network.arrays
     kernel = _build_memo if memo else _build
     caps = sample_caps(network, max_samples, min_samples)
     out = kernel(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
                  arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left, prov[0], prov[1],
-                 i64(dup), i64(blocks), i64(idiv), i64(ddiv), caps, int(max_in_samples))
+                 i64(dup), i64(blocks), i64(idiv), i64(ddiv), caps, int(max_in_samples), "pixel-window" in fixes,
+                 "non-square" in fixes)
     return Samples(*out)
 
 
@@ -503,6 +512,19 @@ class Graph(NamedTuple):
     edges: Edges
 
 
+class Fixes(NamedTuple):
+    """The model fixes (:mod:`fitness.fixes`) the kernel applies."""
+
+    final_op: bool
+    live_window: bool
+    pixel_window: bool
+    non_square: bool
+
+    @classmethod
+    def of(cls, fixes) -> "Fixes":
+        return cls("final-op" in fixes, "live-window" in fixes, "pixel-window" in fixes, "non-square" in fixes)
+
+
 class Delays(NamedTuple):
     """One design's op chains (§8.2), a row per layer ([L, Kmax] and [L])."""
 
@@ -512,6 +534,7 @@ class Delays(NamedTuple):
     dsum: np.ndarray  # float D_k, the sum of dop before op k
     dcbf: np.ndarray  # float dcb
     isbit: np.ndarray  # bool bit-level op
+    tail: np.ndarray  # int steps from an op's start to the last step the makespan counts (§8.8, Q22)
     marks: np.ndarray  # int[L, 3] where the ops whose times are kept sit: LD, ST, ADC (-1 absent)
     period: np.ndarray  # float[L] max dcb: steps per block
     kappa_last: np.ndarray  # int[L] cycles of the last op
@@ -547,10 +570,12 @@ def network_graph(network, prov, cons) -> Graph:
 
 
 @numba.njit(**JIT)
-def _delays(op_code, n_ops, b, bits, cyc, i, dl):
+def _delays(op_code, n_ops, b, bits, cyc, i, dl, final_op):
     """Fills dl with the op chain of every layer of design b (§8.2) at the cycle counts of row
-    i of ``cyc``."""
-    kappa, dop, dcb, dsum, dcbf, isbit = dl.kappa, dl.dop, dl.dcb, dl.dsum, dl.dcbf, dl.isbit
+    i of ``cyc``. The makespan counts an op until the start of its last bit (PIMSYN: steps =
+    last start + 1, Q22), or with ``final_op`` until its last cycle, kappa x rep - 1 steps
+    after its start (the same for the one-cycle bit-level ops)."""
+    kappa, dop, dcb, dsum, dcbf, isbit, tail = dl.kappa, dl.dop, dl.dcb, dl.dsum, dl.dcbf, dl.isbit, dl.tail
     marks, period, kappa_last = dl.marks, dl.period, dl.kappa_last
     k_tran, k_ld, k_st, k_mrg = cyc
     for l in range(n_ops.shape[1]):
@@ -591,6 +616,7 @@ def _delays(op_code, n_ops, b, bits, cyc, i, dl):
                 dcb[l, k] = kappa[l, k] * rep
             dsum[l, k] = acc
             dcbf[l, k] = float(dcb[l, k])
+            tail[l, k] = kappa[l, k] * rep - 1 if final_op else rep - 1
             acc += dop[l, k]
             per = max(per, dcb[l, k])
         period[l] = per
@@ -766,21 +792,21 @@ def _times_adc_wait(b, l, base, n_ops, bits, partner, blk, slots, edges, dl, tm)
 
 
 @numba.njit(**JIT)
-def _last_start(l, n_ops, bits, dl, tk, waiting):
-    """The latest start of a bit of layer l's last block (its op starts in tk)."""
-    dsum, isbit = dl.dsum[l], dl.isbit[l]
+def _last_start(l, n_ops, dl, tk, waiting):
+    """The last step that the makespan counts of layer l's last block (op starts in tk):
+    each op's start plus its tail (:func:`_delays`)."""
+    dsum, tail = dl.dsum[l], dl.tail[l]
     end = 0.0
     for k in range(n_ops):
         v = tk[k] if waiting else tk[k] + dsum[k]
-        if isbit[k]:
-            v += bits - 1
+        v += tail[k]
         if v > end:
             end = v
     return end
 
 
 @numba.njit(**JIT)
-def _run(idx, des, cyc, graph, blk, slots, inbuf, ev_stride, cap_scale):
+def _run(idx, des, cyc, graph, blk, slots, inbuf, ev_stride, cap_scale, fixes):
     """(steps, buffer elements, shared-ADC pair delay) of the designs idx. Per design: each
     layer's op delays and sample times in layer order, and the makespan; each shared
     pair's delay; the buffer need, layers visited by decreasing bound until none can raise
@@ -801,7 +827,7 @@ def _run(idx, des, cyc, graph, blk, slots, inbuf, ev_stride, cap_scale):
     shape = (n_layer, kmax)
     dl = Delays(np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64),
                 np.zeros(shape, dtype=np.float64), np.zeros(shape, dtype=np.float64), np.zeros(shape, dtype=np.bool_),
-                np.zeros((n_layer, 3), dtype=np.int64), np.zeros(n_layer, dtype=np.float64),
+                np.zeros(shape, dtype=np.int64), np.zeros((n_layer, 3), dtype=np.int64), np.zeros(n_layer, dtype=np.float64),
                 np.zeros(n_layer, dtype=np.int64))
     period = dl.period
     max_s = 1
@@ -818,7 +844,7 @@ def _run(idx, des, cyc, graph, blk, slots, inbuf, ev_stride, cap_scale):
         b = idx[i]
         base = lay_off[b, 0]
         # ---- the recurrence, layer by layer ----
-        _delays(op_code, n_ops, b, bits[b], cyc, i, dl)
+        _delays(op_code, n_ops, b, bits[b], cyc, i, dl, fixes.final_op)
         makespan = 0.0
         for l in range(n_layer):
             k_ops = n_ops[b, l]
@@ -830,7 +856,7 @@ def _run(idx, des, cyc, graph, blk, slots, inbuf, ev_stride, cap_scale):
             else:
                 _times_free(b, l, base, k_ops, blk, slots, edges, dl, tm)
             if lay_off[b, l + 1] > lay_off[b, l]:
-                makespan = max(makespan, _last_start(l, k_ops, bits[b], dl, tk, waiting))
+                makespan = max(makespan, _last_start(l, k_ops, dl, tk, waiting))
         steps[i] = int(makespan + 0.5) + 1
         # ---- shared ADC pairs ----
         # the pairs' delays overlap in time (pairs on parallel paths, or whose waiting the
@@ -858,13 +884,16 @@ def _run(idx, des, cyc, graph, blk, slots, inbuf, ev_stride, cap_scale):
             # no samples: nothing stored; no consumers: every block stays
             out = float(dup[b, pl] * n[b, pl] * c_out[pl]) if pm > 0 and c1 == c0 else 0.0
             if pm > 0 and c1 > c0:
-                win = first_window(b, pl, dup, n, blk, edges, tld, tst, base)
+                win = first_window(b, pl, dup, n, blk, edges, tld, tst, base, fixes.live_window)
                 if not reaches(inbuf[b, pl] + win * c_out[pl], thr, cap_scale):
                     win = consumer_events(b, pl, win, thr, cap_scale, inbuf[b, pl], c_out[pl], dup, n, period[pl],
-                                          blk, slots, edges, tld, tst, base, ptr, ev_stride)
-                if not reaches(inbuf[b, pl] + win * c_out[pl], thr, cap_scale):
+                                          blk, slots, edges, tld, tst, base, ptr, ev_stride, fixes.live_window)
+                if not reaches(inbuf[b, pl] + win * c_out[pl], thr, cap_scale) and fixes.live_window:
+                    win = provider_events_live(b, pl, win, thr, cap_scale, inbuf[b, pl], c_out[pl], dup, blk, edges,
+                                               geo, tld, tst, base, ptr, ev_stride, fixes)
+                elif not reaches(inbuf[b, pl] + win * c_out[pl], thr, cap_scale):
                     win = provider_events(b, pl, win, thr, cap_scale, inbuf[b, pl], c_out[pl], dup, blk, edges, geo,
-                                          tld, tst, base, ptr, ev_stride)
+                                          tld, tst, base, ptr, ev_stride, fixes)
                 out = win * c_out[pl]
             e_max = max(e_max, inbuf[b, pl] + out)
         elements[i] = e_max
@@ -888,7 +917,7 @@ def consumer_csr(network):
 
 
 def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, blocks, prov, cons,
-                   k_tran, k_ld, k_st, k_mrg, partner=None, capacity_scale: float = 0.0) -> Timing:
+                   k_tran, k_ld, k_st, k_mrg, partner=None, capacity_scale: float = 0.0, fixes=frozenset()) -> Timing:
     """Recurrence times of designs ``idx`` (cycle counts are [len(idx), L]).
 
     With ``partner`` ([B, L] layer index, -1 none) the shared ADC is modelled: the earlier
@@ -898,6 +927,10 @@ def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, bl
     With ``capacity_scale`` (bytes per element, data_res / 8) the buffer scan stops once the
     memory capacity that the need asks for is settled: ``elements`` may then be below the max
     but gives the same capacity. 0 scans to the exact max.
+
+    ``fixes`` (:mod:`fitness.fixes`): ``final-op`` and ``live-window`` change the steps and the
+    buffer scan here; ``pixel-window`` and ``non-square`` the windows of ``samples``
+    (:func:`build_samples` must be given the same ones).
     """
     if partner is None:
         partner = np.full(np.shape(dup), -1, dtype=np.int64)
@@ -906,5 +939,5 @@ def run_recurrence(network, samples: Samples, idx, op_code, n_ops, bits, dup, bl
     blk = Blocks(samples.lay_off, samples.samp_off, samples.samp_c)
     slots = Slots(samples.slot_off, samples.dep_j, samples.dep_f, samples.win_lo)
     out = _run(i64(idx), des, cyc, network_graph(network, prov, cons), blk, slots, samples.inbuf, EVENT_STRIDE,
-               float(capacity_scale))
+               float(capacity_scale), Fixes.of(fixes))
     return Timing(*out)
