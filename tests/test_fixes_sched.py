@@ -98,9 +98,9 @@ def test_live_window_keeps_the_slowest_consumers_window(hw):
         conv("A", 32, 4, (4, 4), (4, 4), (1, 1), providers=["P"]),
         conv("B", 32, 8, (4, 4), (1, 1), (4, 4), providers=["P"])]})
     design = dict(COMMON, dup=[1, 1, 1], macro_num=[1, 1, 2])
-    c_p, pixels = 32, 16
-    b_start, _ = pixel_range(0, 0, 4, 4, 1, 1, 0, 0, 1, 4, 4, 16)  # pstart(0; P, B) for the CONV consumer B
-    assert b_start == 1
+    c_p, pixels, b_start = 32, 16, 1
+    # PIMSYN's pixel helpers (§8.7) agree: block 0 of B reads P's pixels from 1 to 16
+    assert pixel_range(0, 0, 4, 4, 1, 1, 0, 0, 1, 4, 4, 16) == (b_start, pixels)
     expected = {"none": (pixels - b_start) * c_p, "live-window": pixels * c_p}
     for fixes, elements in expected.items():
         cyc, tm, prep = both_models(net, hw, design, fixes)
