@@ -113,11 +113,33 @@ def op_tables(op_code, n_ops, k_tran, k_ld, k_st, k_mrg, bits, bit_level):
 
 
 @numba.njit(cache=True)
+def _edges_of_providers(prov_ptr, prov_idx):
+    """CSR from each provider layer to its edges (positions q in the provider lists)."""
+    n_layer = prov_ptr.shape[0] - 1
+    ptr = np.zeros(n_layer + 1, dtype=np.int64)
+    for q in range(prov_ptr[n_layer]):
+        ptr[prov_idx[q] + 1] += 1
+    for l in range(n_layer):
+        ptr[l + 1] += ptr[l]
+    fill = ptr[:n_layer].copy()
+    idx = np.zeros(prov_ptr[n_layer], dtype=np.int64)
+    for q in range(prov_ptr[n_layer]):
+        idx[fill[prov_idx[q]]] = q
+        fill[prov_idx[q]] += 1
+    return ptr, idx
+
+
+@numba.njit(cache=True)
 def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
              prov_ptr, prov_idx, c_out, dup,
              blk_off, ps_off, window_start, input_need, child_ptr, child_blk,
-             adc_conflict, noc_conflict, bit_level):
+             adc_conflict, noc_conflict, bit_level, final_op=False, live_window=False):
     """Run the scheduler once.
+
+    Model fixes (:mod:`fitness.fixes`): with ``final_op`` the steps run until the last op
+    of every chain has done all its cycles (PIMSYN stops one step after the last start,
+    Q22); with ``live_window`` a provider's live window starts at the least of the starts
+    its consumers' latest LD/ST set (PIMSYN: whichever consumer came last, Q24).
 
     Returns (status, steps, buffer_elements, bubbles, start_step[node], base[L+1],
     op_off[L, Kmax+1], width[L, Kmax]); start_step holds each node's final start step.
@@ -228,6 +250,10 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
     out_buf = np.zeros(n_layer, dtype=np.int64)
     win_lo = np.zeros(n_layer, dtype=np.int64)
     win_hi = np.zeros(n_layer, dtype=np.int64)
+    # live-window: the start each edge's consumer set last (0 before its first LD/ST), and
+    # each provider's edges
+    edge_lo = np.zeros(prov_ptr[n_layer], dtype=np.int64)
+    pe_ptr, pe_idx = _edges_of_providers(prov_ptr, prov_idx)
 
     adc_pos = np.empty(n_layer * 4 + 8, dtype=np.int64)
     adc_layer = np.empty(n_layer * 4 + 8, dtype=np.int64)
@@ -241,6 +267,7 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
     n_waiting = 0
     bubbles = 0
     chain_last = -1  # last start step of the implicit bit chains
+    busy_last = 0  # final-op: the last step at which any op still runs
     while n_fresh > 0 or n_waiting > 0:
         step += 1
         n_act = 0
@@ -272,6 +299,11 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
             k = slot_k[slot_off[l] + pos]
             b = slot_b[slot_off[l] + pos]
             t_u = te[u]
+            if final_op:
+                # an implicit chain (bit 0 standing for all its bits) runs rep x kappa steps
+                span = rep[l, k] * kappa[l, k] if width[l, k] == 1 else kappa[l, k]
+                if t_u + span - 1 > busy_last:
+                    busy_last = t_u + span - 1
             n_child = 0
             if b == 0:
                 if k < n_ops[l] - 1:
@@ -354,7 +386,13 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
                 n_prov = prov_ptr[l + 1] - prov_ptr[l]
                 for j in range(n_prov):
                     p = prov_idx[prov_ptr[l] + j]
-                    win_lo[p] = window_start[ps_off[l] + c * n_prov + j]
+                    start = window_start[ps_off[l] + c * n_prov + j]
+                    if live_window:
+                        edge_lo[prov_ptr[l] + j] = start
+                        start = edge_lo[pe_idx[pe_ptr[p]]]
+                        for e in range(pe_ptr[p] + 1, pe_ptr[p + 1]):
+                            start = min(start, edge_lo[pe_idx[e]])
+                    win_lo[p] = start
                     ob = (win_hi[p] - win_lo[p]) * c_out[p]
                     if ob > out_buf[p]:
                         out_buf[p] = ob
@@ -445,6 +483,8 @@ def schedule(op_code, n_ops, n_blocks, bits, k_tran, k_ld, k_st, k_mrg,
             n_fresh = n_act
     if chain_last + 1 > step:
         step = chain_last + 1
+    if final_op and busy_last + 1 > step:
+        step = busy_last + 1
     elements = 0.0
     for l in range(n_layer):
         e = in_buf[l] + out_buf[l]

@@ -5,8 +5,13 @@ design, not on cycle counts, so it is built once per design and reused by every 
 the fixed point. Layers are referred to by index, blocks by a global block index
 ``g = blk_off[l] + c``, provider slots of (l, c) by ``ps_off[l] + c * n_prov[l] + j``.
 
-The pixel helpers copy PIMSYN's mixed 0/1-based arithmetic on purpose (Q1, Q25): the
-"W" of a layer is its output height (output_dim[2]) and square maps are assumed.
+The pixel helpers copy PIMSYN's arithmetic unless a fix says otherwise. PIMSYN reads
+every map as square (Q1): a layer's "W", its output_dim[2] (the ONNX height), is both its
+row count and its row length, and a consumer has W x W pixels; the fix ``non-square``
+takes the maps as they are, output_dim[2] rows of output_dim[3] pixels (:func:`map_shape`).
+PIMSYN starts a block's live window at the pixel before the block and counts it from 1
+(Q25); the fix ``pixel-window`` starts it at the block's first pixel, counted from 0
+(:func:`first_pixel`).
 """
 
 from __future__ import annotations
@@ -46,52 +51,94 @@ def cdiv(a, b):
 
 
 @numba.njit(cache=True, inline="always")
-def depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p):
+def map_shape(rows_l, cols_l, rows_p, cols_p, non_square):
+    """(row length of consumer L, its pixel count, rows of provider P, P's row length) from
+    output_dim[2] (``rows``) and output_dim[3] (``cols``) of both: PIMSYN's square reading
+    (every map rows x rows, Q1), or the maps as they are with ``non_square``."""
+    if non_square:
+        return cols_l, rows_l * cols_l, rows_p, cols_p
+    return rows_l, rows_l * rows_l, rows_p, rows_p
+
+
+@numba.njit(cache=True, inline="always")
+def depend_pixel(c, kind_l, dup_l, kh, kw, sh, sw, ph, pw, cols_l, pix_l, rows_p, cols_p):
     """The part of :func:`depend_block` that does not depend on the provider's dup: the
-    1-based provider pixel count (CONV/POOL), or q (ELTWISE); FC needs none (0)."""
-    q = min(w_l * w_l, (c + 1) * dup_l)
+    1-based provider pixel count (CONV/POOL), or q (ELTWISE); FC needs none (0). The map
+    shapes come from :func:`map_shape`."""
+    q = min(pix_l, (c + 1) * dup_l)
     if kind_l == _CONV or kind_l == _POOL:
-        x = cdiv(q, w_l)
-        y = q % w_l
+        x = cdiv(q, cols_l)
+        y = q % cols_l
         if y == 0:
-            y = w_l
-        x = min(w_p, (x - 1) * sh + kh - ph)
-        y = min(w_p, (y - 1) * sw + kw - pw)
-        return (x - 1) * w_p + y
+            y = cols_l
+        x = min(rows_p, (x - 1) * sh + kh - ph)
+        y = min(cols_p, (y - 1) * sw + kw - pw)
+        return (x - 1) * cols_p + y
     if kind_l == _ELTWISE:
         return q
     return 0
 
 
 @numba.njit(cache=True, inline="always")
-def depend_block(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p, dup_p, n_p):
+def depend_block(c, kind_l, dup_l, kh, kw, sh, sw, ph, pw, cols_l, pix_l, rows_p, cols_p, dup_p, n_p):
     """1-based provider block count needed by block c of the consumer (depcb)."""
     if kind_l == _CONV or kind_l == _POOL or kind_l == _ELTWISE:
-        return cdiv(depend_pixel(c, kind_l, w_l, dup_l, kh, kw, sh, sw, ph, pw, w_p), dup_p)
+        return cdiv(depend_pixel(c, kind_l, dup_l, kh, kw, sh, sw, ph, pw, cols_l, pix_l, rows_p, cols_p), dup_p)
     return n_p
 
 
 @numba.njit(cache=True, inline="always")
-def pixel_range(q, kind_l, w_l, kh, kw, sh, sw, ph, pw, w_p, h_p):
-    """(pstart, pend) of the provider pixels that consumer pixel number q needs."""
+def pixel_range(q, kind_l, kh, kw, sh, sw, ph, pw, cols_l, rows_p, cols_p, pix_p):
+    """(pstart, pend) of the provider pixels that consumer pixel number q needs (§8.7, with
+    PIMSYN's start: 1-based, and q = 0 read as the end of row 1, Q25); ``pix_p`` is the
+    provider's pixel count."""
     if kind_l == _CONV or kind_l == _POOL:
-        x = cdiv(q, w_l) if q > 0 else 1
-        y = q % w_l
+        x = cdiv(q, cols_l) if q > 0 else 1
+        y = q % cols_l
         if y == 0:
-            y = w_l
+            y = cols_l
         sx = (x - 1) * sh + 1 - ph
         sy = max(0, (y - 1) * sw + 1 - pw)
-        start = (sx - 1) * w_p + sy if sx > 0 else 0
-        ex = min(w_p, (x - 1) * sh + kh - ph)
-        ey = min(w_p, (y - 1) * sw + kw - pw)
-        return start, (ex - 1) * w_p + ey
+        start = (sx - 1) * cols_p + sy if sx > 0 else 0
+        ex = min(rows_p, (x - 1) * sh + kh - ph)
+        ey = min(cols_p, (y - 1) * sw + kw - pw)
+        return start, (ex - 1) * cols_p + ey
     if kind_l == _ELTWISE:
         return q, q
-    return 0, w_p * h_p
+    return 0, pix_p
+
+
+@numba.njit(cache=True, inline="always")
+def first_pixel(q, kind_l, sh, sw, ph, pw, cols_l, cols_p):
+    """The provider pixels before the first one that consumer pixel q (1-based) and every
+    later one need, i.e. that first pixel's 0-based index (the ``pixel-window`` start): row
+    r = (q - 1) // cols_l and column s of q read rows from r sh - ph and columns from
+    max(0, s sw - pw); a window whose first row is padding starts at pixel 0, since the
+    next output row may still read row 0 from column 0."""
+    if kind_l == _CONV or kind_l == _POOL:
+        r = (q - 1) // cols_l
+        s = q - 1 - r * cols_l
+        row = r * sh - ph
+        return row * cols_p + max(0, s * sw - pw) if row >= 0 else 0
+    if kind_l == _ELTWISE:
+        return q - 1
+    return 0
+
+
+@numba.njit(cache=True, inline="always")
+def window_start(c, dup_l, kind_l, kh, kw, sh, sw, ph, pw, cols_l, rows_p, cols_p, pix_p, pixel_window):
+    """The live-window start of the provider that block c of the consumer sets (§8.7):
+    PIMSYN's pstart of the pixel before the block, dup_l x c (Q25), or with
+    ``pixel_window`` :func:`first_pixel` of the block's first pixel, dup_l x c + 1."""
+    if pixel_window:
+        return first_pixel(dup_l * c + 1, kind_l, sh, sw, ph, pw, cols_l, cols_p)
+    start, _ = pixel_range(dup_l * c, kind_l, kh, kw, sh, sw, ph, pw, cols_l, rows_p, cols_p, pix_p)
+    return start
 
 
 @numba.njit(cache=True)
-def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_ptr, prov_idx):
+def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_ptr, prov_idx, pixel_window,
+           non_square):
     n_layer = kind.shape[0]
     blk_off = np.zeros(n_layer + 1, dtype=np.int64)
     ps_off = np.zeros(n_layer + 1, dtype=np.int64)
@@ -100,31 +147,32 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_p
         ps_off[l + 1] = ps_off[l] + n[l] * (prov_ptr[l + 1] - prov_ptr[l])
     n_slots = ps_off[n_layer]
     parent_block = np.zeros(n_slots, dtype=np.int64)
-    window_start = np.zeros(n_slots, dtype=np.int64)
+    window_start_ = np.zeros(n_slots, dtype=np.int64)
     input_need = np.zeros(blk_off[n_layer], dtype=np.float64)
     child_cnt = np.zeros(blk_off[n_layer] + 1, dtype=np.int64)
     status = 0
     for l in range(n_layer):
         n_prov = prov_ptr[l + 1] - prov_ptr[l]
         per_macro = cdiv(dup[l], ddiv[l])
-        for c in range(n[l]):
-            total = 0.0
-            q0 = dup[l] * c
-            q1 = q0 + per_macro
-            for j in range(n_prov):
-                p = prov_idx[prov_ptr[l] + j]
+        for j in range(n_prov):
+            p = prov_idx[prov_ptr[l] + j]
+            cols_l, pix_l, rows_p, cols_p = map_shape(rows[l], cols[l], rows[p], cols[p], non_square)
+            pix_p = rows[p] * cols[p]
+            for c in range(n[l]):
                 slot = ps_off[l] + c * n_prov + j
-                pb = depend_block(c, kind[l], w[l], dup[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], dup[p], n[p]) - 1
+                pb = depend_block(c, kind[l], dup[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l, pix_l, rows_p,
+                                  cols_p, dup[p], n[p]) - 1
                 if pb < 0 or pb >= n[p]:
                     status = 1
                     pb = 0
                 parent_block[slot] = pb
                 child_cnt[blk_off[p] + pb + 1] += 1
-                start, _ = pixel_range(q0, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                _, end = pixel_range(q1, kind[l], w[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], w[p], h[p])
-                window_start[slot] = start
-                total += (end - start) * c_out[p] / idiv[l]
-            input_need[blk_off[l] + c] = total
+                start = window_start(c, dup[l], kind[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l, rows_p,
+                                     cols_p, pix_p, pixel_window)
+                _, end = pixel_range(dup[l] * c + per_macro, kind[l], kh[l], kw[l], sh[l], sw[l], ph[l], pw[l], cols_l,
+                                     rows_p, cols_p, pix_p)
+                window_start_[slot] = start
+                input_need[blk_off[l] + c] += (end - start) * c_out[p] / idiv[l]
     child_ptr = np.cumsum(child_cnt)
     fill = child_ptr[:-1].copy()
     child_blk = np.zeros(child_ptr[-1], dtype=np.int64)
@@ -136,13 +184,15 @@ def _build(kind, w, h, c_out, kh, kw, sh, sw, ph, pw, dup, n, idiv, ddiv, prov_p
                 g = blk_off[p] + parent_block[ps_off[l] + c * n_prov + j]
                 child_blk[fill[g]] = blk_off[l] + c
                 fill[g] += 1
-    return status, blk_off, ps_off, parent_block, window_start, input_need, child_ptr, child_blk
+    return status, blk_off, ps_off, parent_block, window_start_, input_need, child_ptr, child_blk
 
 
-def build_structure(network, layer_dup, layer_blocks, idiv, ddiv, prov) -> DagStructure:
-    """Block mapping of one design (1-D per-layer arrays)."""
+def build_structure(network, layer_dup, layer_blocks, idiv, ddiv, prov, fixes=frozenset()) -> DagStructure:
+    """Block mapping of one design (1-D per-layer arrays) under the model ``fixes``
+    (``pixel-window`` and ``non-square`` change it)."""
     arr = network.arrays
     out = _build(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
                  arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left,
-                 i64(layer_dup), i64(layer_blocks), i64(idiv), i64(ddiv), prov[0], prov[1])
+                 i64(layer_dup), i64(layer_blocks), i64(idiv), i64(ddiv), prov[0], prov[1],
+                 "pixel-window" in fixes, "non-square" in fixes)
     return DagStructure(int(out[0]), *out[1:])

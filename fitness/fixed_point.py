@@ -54,7 +54,8 @@ def run_cycle_dag(prep: Prepared, b: int, k_tran, k_ld, k_st, k_mrg):
                     k_tran, k_ld, k_st, k_mrg, prep.prov[0], prep.prov[1],
                     prep.network.arrays.out_channels, prep.dup[b],
                     st.blk_off, st.ps_off, st.window_start, st.input_need, st.child_ptr, st.child_blk,
-                    adc_conflicts(prep.macros.partner[b]), lay.noc_conflict, bit_level_table())
+                    adc_conflicts(prep.macros.partner[b]), lay.noc_conflict, bit_level_table(),
+                    "final-op" in prep.fixes, "live-window" in prep.fixes)
 
 
 def cycle_scheduler(prep: Prepared, idx, k_tran, k_ld, k_st, k_mrg) -> Scheduled:

@@ -170,9 +170,9 @@ def prepare(network: Network, hardware: Hardware, batch: DesignBatch, fixes: fro
             status[b] = LAYOUT_REASONS[lay.status]
             continue
         hops_t[b], hops_m[b] = lay.transfer_hops, lay.merge_hops
-        dag: DagStructure = build_structure(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], prov)
+        dag: DagStructure = build_structure(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], prov, fixes)
         if "input-load" in fixes:
-            need = input_need_per_block(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b])
+            need = input_need_per_block(network, st.dup[b], st.blocks[b], st.idiv[b], st.ddiv[b], fixes)
             dag = replace(dag, input_need=dag.input_need + need)
         structures[b] = dag
         if dag.status != 0:

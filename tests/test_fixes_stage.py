@@ -245,6 +245,26 @@ def test_input_is_written_into_the_first_conv(hw):
     assert ana.samples.inbuf[0, 0] == max(need)
 
 
+def test_input_window_follows_the_pixel_window_fix(hw):
+    """With ``pixel-window`` the input, like any provider, is counted from the block's first
+    pixel (0-based, MODEL.md Q25) instead of PIMSYN's pixel before it."""
+    fixed, plain = run(CPF, hw, INPUT_REC, "input-load,pixel-window"), run(CPF, hw, INPUT_REC, "pixel-window")
+    need = []
+    for c in range(16):
+        q = 4 * c + 1  # the block's first pixel, 1-based; 3x3 kernel, stride 1, pad 1 on 8x8
+        r, col = (q - 1) // 8, (q - 1) % 8
+        start = (r - 1) * 8 + max(0, col - 1) if r >= 1 else 0
+        _, end = _pixel_range(4 * c + 2, 8, 3, 1, 1, 8)
+        need.append((end - start) * 3)
+    # block 2, output pixels (1, 0) and (1, 1): input rows 0-2 up to column 2, pixels 0..18
+    assert need[2] == (2 * 8 + 3) * 3
+    dag, dag_plain = fixed.prep.structures[0], plain.prep.structures[0]
+    np.testing.assert_array_equal(dag.input_need[:16] - dag_plain.input_need[:16], need)
+    ana = prepare_analytic(CPF, hw, fixed.prep.batch, max_in_samples=EXACT,
+                           fixes=parse_fixes("input-load,pixel-window"))
+    assert ana.samples.inbuf[0, 0] == max(need)
+
+
 # ---- activations (Q2) ------------------------------------------------------------------------------
 
 def test_fused_activation_costs_as_a_listed_one(hw):

@@ -32,7 +32,7 @@ def analytic_scheduler(prep: AnalyticPrepared, idx, k_tran, k_ld, k_st, k_mrg, c
     n = len(idx)
     timing = run_recurrence(prep.network, prep.samples, idx, prep.op_code, prep.n_ops, prep.bits, prep.dup,
                             prep.blocks, prep.prov, prep.cons, k_tran, k_ld, k_st, k_mrg,
-                            prep.macros.partner, capacity_scale=prep.hardware.data_res / 8)
+                            prep.macros.partner, capacity_scale=prep.hardware.data_res / 8, fixes=prep.fixes)
     if correct:
         steps, extra = corrected_steps(prep, idx, timing, k_tran, k_ld, k_st, k_mrg)
     else:

@@ -85,10 +85,12 @@ def prepare_analytic(network: Network, hardware: Hardware, batch: DesignBatch,
     good = status == "ok"
     # Neutral blocks for refused rows keep the sample arrays small.
     blk = np.where(good[:, None], st.blocks, np.minimum(st.blocks, 1))
-    smp = build_samples(network, st.dup, blk, st.idiv, st.ddiv, prov, max_samples, max_in_samples, min_samples)
+    smp = build_samples(network, st.dup, blk, st.idiv, st.ddiv, prov, max_samples, max_in_samples, min_samples,
+                        fixes=fixes)
     status[good & (smp.status != 0)] = "dependency_block_out_of_range"
     if "input-load" in fixes:
-        smp.inbuf = smp.inbuf + input_need_max(network, st.dup, blk, st.idiv, st.ddiv, max_in_samples)
+        smp = smp._replace(inbuf=smp.inbuf + input_need_max(network, st.dup, blk, st.idiv, st.ddiv, max_in_samples,
+                                                            fixes))
     tran_ns, mrg_ns, op_code, n_ops = delays_and_ops(network, st, h.transfer, h.merge)
     return AnalyticPrepared(network=network, hardware=hardware, batch=batch, tran_ns=tran_ns, mrg_ns=mrg_ns,
                             op_code=op_code, n_ops=n_ops, layouts=None, structures=None, fixes=fixes, hops=h,
