@@ -87,6 +87,8 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
                         "instead of a progress bar (default 30s)")
 
 
+POPULATION_HELP = ("population size (default: 256 when the objectives are efficiency alone, whose generations cost "
+                   "mostly their cycle-model checks, else 64)")
 POWER_CHECK_HELP = ("strict (default): a design whose peak power (crossbars used, allocated components, scratchpad "
                     "leakage, NoC) exceeds the budget is infeasible; pimsyn: PIMSYN's verdict (its ceilinged "
                     "allocation can put peak power a few %% above the budget, see power_margin_w)")
@@ -137,7 +139,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--config", metavar="FILE", help="hardware config (PIMSYN config.json format; default "
                                                     "configs/pimsyn_date24.json)")
     add_stop_arguments(p)
-    p.add_argument("--population", type=_int_at_least(4), default=64, metavar="N", help="population size (default 64)")
+    p.add_argument("--population", type=_int_at_least(4), default=None, metavar="N", help=POPULATION_HELP)
     p.add_argument("--workers", type=_int_at_least(1), default=1, metavar="N",
                    help="evaluation processes (default 1: in-process); results do not depend on it")
     add_backend_arguments(p)

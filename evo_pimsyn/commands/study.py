@@ -44,7 +44,8 @@ def add_parser(subparsers) -> None:
                         "and each other value of one option at a time (an ablation)")
     add_stop_arguments(p)
     p.add_argument("--config", metavar="FILE", help="hardware config of every cell (default configs/pimsyn_date24.json)")
-    p.add_argument("--population", type=_int_at_least(4), metavar="N", help="population size (run's default 64)")
+    p.add_argument("--population", type=_int_at_least(4), metavar="N",
+                   help="population size (run's default: 256 for efficiency alone, else 64)")
     p.add_argument("--objectives", metavar="LIST", help="comma list of objectives (run's default)")
     p.add_argument("--algorithm", choices=("nsga2", "nsga3"))
     p.add_argument("--macro-setting", choices=("specified", "unified"))

@@ -50,6 +50,13 @@ SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorith
                "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes", "pins", "dup")
 # search keys that runs recorded before they existed lack (their hash was made without them)
 LEGACY_KEYS = (*LEGACY_MODEL, "pins", "dup")
+# The population when --population is not given. With the single objective efficiency a
+# generation's cost is mostly its few cycle-model checks of would-be bests, not the analytic
+# estimates of its children, so a larger population searches more per second (README:
+# population size; bench/peers.py at 60 s, 1 worker: ResNet18 313.2 -> 354.6 GOPS/W,
+# AlexNet 698.7 -> 707.6 from 64 to 256). Several objectives keep 64.
+DEFAULT_POPULATION = 64
+SINGLE_OBJECTIVE_POPULATION = 256
 
 
 @dataclass(kw_only=True)
@@ -59,7 +66,7 @@ class RunOptions:
     config: str | None = None
     generations: int | None = None
     time_budget_s: float | None = None
-    population: int = 64
+    population: int | None = None  # None: default_population(objectives)
     workers: int = 1
     seed: int = 0
     objectives: Any = "efficiency,throughput,area"
@@ -82,6 +89,18 @@ class RunOptions:
     scheduler: str | None = None  # dask scheduler address; None: a LocalCluster of `workers` processes
 
 
+def default_population(objectives: Any) -> int:
+    """The population of a run that does not set one: ``SINGLE_OBJECTIVE_POPULATION`` when
+    its objectives are efficiency alone, else ``DEFAULT_POPULATION``."""
+    single = objective_names(parse_objectives(objectives)) == ["efficiency"]
+    return SINGLE_OBJECTIVE_POPULATION if single else DEFAULT_POPULATION
+
+
+def resolved_population(o: "RunOptions") -> int:
+    """The population run ``o`` searches with: its own, or the default for its objectives."""
+    return int(o.population) if o.population is not None else default_population(o.objectives)
+
+
 def _param_error(name: str, rule: str, value: Any) -> InputError:
     return InputError(f"The '{name}' parameter must be {rule}. Got {value!r} instead.")
 
@@ -98,7 +117,7 @@ def validate(o: RunOptions) -> None:
         raise _param_error("generations", "an int >= 0", o.generations)
     if o.time_budget_s is not None and (not isinstance(o.time_budget_s, (int, float)) or o.time_budget_s <= 0):
         raise _param_error("time-budget", "a positive duration", o.time_budget_s)
-    if not _is_int(o.population) or o.population < 4:
+    if o.population is not None and (not _is_int(o.population) or o.population < 4):
         raise _param_error("population", "an int >= 4", o.population)
     if not _is_int(o.workers) or o.workers < 1:
         raise _param_error("workers", "an int >= 1", o.workers)
@@ -202,7 +221,7 @@ def plan(o: RunOptions, *, argv: list[str] | None = None) -> tuple[Setup, dict]:
         **setup.identity,
         "problem": o.problem,
         "power_w": float(o.power_w),
-        "population": int(o.population),
+        "population": resolved_population(o),
         "algorithm": o.algorithm,
         "objectives": objective_names(objectives),
         "macro_setting": o.macro_setting,

@@ -24,7 +24,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
-from evo_pimsyn.engine.session import RunOptions
+from evo_pimsyn.engine.session import RunOptions, resolved_population
 from evo_pimsyn.engine.setup import model_name
 from fitness.errors import InputError
 from genomes.layout import GLOBAL_NAMES, parse_pins, pins_label
@@ -344,7 +344,7 @@ def options_record(o: RunOptions) -> dict:
     return {
         "objectives": "+".join(objective_names(parse_objectives(o.objectives))),
         "algorithm": o.algorithm,
-        "population": int(o.population),
+        "population": resolved_population(o),
         "fidelity": o.fidelity,
         "macro_setting": o.macro_setting,
         "macro_reuse": "on" if o.macro_reuse else "off",
