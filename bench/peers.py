@@ -55,10 +55,13 @@ engine's run folders in ``OUT/engine/``.
 
 A proposed change of the engine's defaults can be measured here before it is made: a
 contender ``engine+KEY=VALUE+...`` runs ``evo-pimsyn run`` with ``--population`` /
-``--polish`` or with other ``loop.Settings`` defaults (``local_fraction``,
-``restart_after``, ...), e.g. ``engine+population=256``; ``engine+corner=0.2`` (three
-objectives) gives the last fifth of the budget to a single-objective run with population
-256 whose designs join the front.
+``--polish`` / ``--corner`` or with other ``loop.Settings`` defaults (``local_fraction``,
+``restart_after``, ``corner_seed``, ...), e.g. ``engine+population=64`` or
+``engine+corner=0.2`` (three objectives: the corner phase, ``--corner``); ``engine+split=0.2``
+(three objectives) is the probe that measured the corner phase before the engine had it: the
+last fifth of the budget goes to a second, single-objective run with population 256 (a run
+folder of its own, not seeded from the first) whose designs join the front of the first
+(run with ``--corner 0`` unless the contender sets it).
 """
 
 from __future__ import annotations
@@ -418,13 +421,15 @@ def front_metrics(frame: pd.DataFrame, mode: str, ref: tuple[float, ...],
 # ``engine+KEY=VALUE+...``, KEY a command-line option of ``run`` (``population``, ``polish``)
 # or a field of ``loop.Settings`` that the command line does not set (its default replaced
 # for that run, in a subprocess of its own: ``--engine-settings``).
-CLI_KEYS = {"population": "--population", "polish": "--polish"}
-SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "verify_limit")
-# ``engine+corner=F`` (three objectives): a probe of a proposed default, not an engine option.
-# The last fraction F of the budget goes to a single-objective (efficiency) run with
-# population 256, whose verified designs join the three-objective run's front.
-CORNER_KEY = "corner"
-CORNER_POPULATION = 256
+CLI_KEYS = {"population": "--population", "polish": "--polish", "corner": "--corner"}
+SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "verify_limit",
+                 "corner_population", "corner_seed")
+# ``engine+split=F`` (three objectives): the probe that measured the corner phase before the
+# engine had one (``--corner``). The last fraction F of the budget goes to a second,
+# single-objective (efficiency) run with population 256, whose verified designs join the
+# three-objective run's front.
+SPLIT_KEY = "split"
+SPLIT_POPULATION = 256
 
 
 def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
@@ -435,10 +440,10 @@ def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
     cli, settings = {}, {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or (key not in CLI_KEYS and key not in SETTINGS_KEYS and key != CORNER_KEY):
+        if not sep or (key not in CLI_KEYS and key not in SETTINGS_KEYS and key != SPLIT_KEY):
             raise ValueError(f"engine variant {name!r}: {pair!r} is not KEY=VALUE with KEY one of "
-                             f"{', '.join([*CLI_KEYS, *SETTINGS_KEYS, CORNER_KEY])}")
-        if key in CLI_KEYS or key == CORNER_KEY:
+                             f"{', '.join([*CLI_KEYS, *SETTINGS_KEYS, SPLIT_KEY])}")
+        if key in CLI_KEYS or key == SPLIT_KEY:
             cli[key] = value
         else:
             settings[key] = float(value) if "." in value or "e" in value else int(value)
@@ -448,7 +453,7 @@ def engine_variant(name: str) -> tuple[dict[str, str], dict[str, float]]:
 def engine_command(spec: str, power_w: float, mode: str, budget_s: float, seed: int, workers: int,
                    run_dir: Path, name: str = "engine") -> list[str]:
     cli, settings = engine_variant(name)
-    cli.pop(CORNER_KEY, None)
+    cli.pop(SPLIT_KEY, None)
     head = [sys.executable, "-m", "evo_pimsyn"]
     if settings:
         head = [sys.executable, str(Path(__file__).resolve()), "--engine-settings",
@@ -488,14 +493,17 @@ def run_engine(spec: str, power_w: float, mode: str, budget_s: float, seed: int,
     if run_dir.exists():  # a run that did not end in results.csv (killed): start it over
         shutil.rmtree(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    corner = float(engine_variant(name)[0].get(CORNER_KEY, 0.0))
-    if corner and mode == "three":
-        plain = "+".join(p for p in name.split("+") if not p.startswith(CORNER_KEY + "="))
+    cli = engine_variant(name)[0]
+    split = float(cli.get(SPLIT_KEY, 0.0))
+    if split and mode == "three":
+        plain = "+".join(p for p in name.split("+") if not p.startswith(SPLIT_KEY + "="))
+        if "corner" not in cli:
+            plain += "+corner=0"
         main_dir, corner_dir = run_dir / "three", run_dir / "corner"
-        wall = _engine_run(engine_command(spec, power_w, mode, (1 - corner) * budget_s, seed, workers, main_dir,
+        wall = _engine_run(engine_command(spec, power_w, mode, (1 - split) * budget_s, seed, workers, main_dir,
                                           plain))
-        wall += _engine_run(engine_command(spec, power_w, "single", corner * budget_s, seed, workers, corner_dir,
-                                           f"engine+population={CORNER_POPULATION}"))
+        wall += _engine_run(engine_command(spec, power_w, "single", split * budget_s, seed, workers, corner_dir,
+                                           f"engine+population={SPLIT_POPULATION}"))
         gens = pd.read_csv(main_dir / "generations.csv")
         tail = pd.read_csv(corner_dir / "generations.csv")
         front = pd.read_csv(main_dir / "pareto.csv")
@@ -557,8 +565,9 @@ def plan(networks, seeds, budgets, contenders, modes, power_w: float, workers: i
             for seed in seeds:
                 for mode in modes:
                     for c in contenders:
-                        corner_only = f"+{CORNER_KEY}=" in c and mode != "three"  # a three-objective probe
-                        if mode in CONTENDERS[c.split("+")[0]] and not corner_only:
+                        # the corner phase and the split probe: three-objective variants
+                        three_only = any(k.startswith(("corner", SPLIT_KEY)) for k in c.split("+")[1:])
+                        if mode in CONTENDERS[c.split("+")[0]] and not (three_only and mode != "three"):
                             out.append({"network": net, "power_w": power_w, "objectives": mode, "contender": c,
                                         "budget_s": float(budget), "seed": int(seed), "workers": int(workers)})
     return out

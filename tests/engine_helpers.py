@@ -18,8 +18,9 @@ TOY_START = (
     "import sys\n"
     "from evo_pimsyn.engine.session import RunOptions, start\n"
     "out, seed, workers, gens, model, pop = sys.argv[1:7]\n"
+    "extra = {'corner': float(sys.argv[7])} if len(sys.argv) > 7 else {}\n"
     "sys.exit(start(RunOptions(model=model, power_w=49.0, problem='toy', population=int(pop),\n"
-    "    generations=int(gens), workers=int(workers), seed=int(seed), out=out, quiet=True)))\n"
+    "    generations=int(gens), workers=int(workers), seed=int(seed), out=out, quiet=True, **extra)))\n"
 )
 
 
@@ -44,9 +45,11 @@ def env() -> dict:
     return e
 
 
-def toy_start_cmd(out: Path, *, seed=0, workers=1, generations=10, model="toy", population=16) -> list[str]:
+def toy_start_cmd(out: Path, *, seed=0, workers=1, generations=10, model="toy", population=16,
+                  corner: float | None = None) -> list[str]:
+    """A toy run (three objectives) in a subprocess; ``corner``: its --corner (default the run's)."""
     return [sys.executable, "-c", TOY_START, str(out), str(seed), str(workers), str(generations), model,
-            str(population)]
+            str(population), *([] if corner is None else [str(corner)])]
 
 
 def cli_cmd(*args: str) -> list[str]:

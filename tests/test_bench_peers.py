@@ -206,11 +206,15 @@ def test_engine_variants_name_run_options_and_settings(peers, tmp_path):
     assert cli == {"population": "256"} and settings == {"restart_after": 0, "restart_min_gain": 1e-3}
     with pytest.raises(ValueError, match="is not KEY=VALUE"):
         peers.engine_variant("engine+mutation=2")
-    assert peers.engine_variant("engine+corner=0.2") == ({"corner": "0.2"}, {})
-    assert [t["objectives"] for t in peers.plan(["alexnet"], [0], [60.0], ["engine+corner=0.2"], ("single", "three"),
-                                                49.0, 1)] == ["three"]
+    assert peers.engine_variant("engine+split=0.2") == ({"split": "0.2"}, {})
+    assert peers.engine_variant("engine+corner=0.2+corner_seed=0") == ({"corner": "0.2"}, {"corner_seed": 0})
+    for variant in ("engine+split=0.2", "engine+corner=0.2", "engine+corner_population=128"):
+        assert [t["objectives"] for t in peers.plan(["alexnet"], [0], [60.0], [variant], ("single", "three"),
+                                                    49.0, 1)] == ["three"]
+    split = peers.engine_command("zoo:alexnet", 49.0, "three", 60.0, 0, 1, tmp_path, "engine+split=0.2")
+    assert "--split" not in split and split[1:4] == ["-m", "evo_pimsyn", "run"]
     corner = peers.engine_command("zoo:alexnet", 49.0, "three", 60.0, 0, 1, tmp_path, "engine+corner=0.2")
-    assert "--corner" not in corner and corner[1:4] == ["-m", "evo_pimsyn", "run"]
+    assert corner[corner.index("--corner") + 1] == "0.2"
     plain = peers.engine_command("zoo:alexnet", 49.0, "single", 120.0, 1, 2, tmp_path / "r")
     assert plain[1:4] == ["-m", "evo_pimsyn", "run"] and "--population" not in plain
     cmd = peers.engine_command("zoo:alexnet", 49.0, "single", 120.0, 1, 2, tmp_path / "r",

@@ -230,6 +230,32 @@ def test_polish_option(tmp_path):
 
 
 @pytest.mark.slow
+def test_corner_option(tmp_path):
+    """Three objectives: --corner 0.2 makes the last fifth of the generations the corner phase
+    (recorded in run.json, counted in generations.csv); 0, the default, has none, nor has a
+    single objective; a value outside [0, 1] is a one-line error."""
+    import csv
+
+    counts = {}
+    for corner, objectives in (("0.2", "efficiency,throughput,area"), ("0", "efficiency,throughput,area"),
+                               ("0.2", "efficiency")):
+        out = tmp_path / f"c{corner}-{len(objectives)}"
+        res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--population", "8", "--seed", "1",
+                              "--objectives", objectives, "--generations", "10", "--corner", corner,
+                              "--out", str(out), "--quiet"))
+        assert res.returncode == 0, res.stderr
+        assert json.loads((out / "run.json").read_text())["corner_fraction"] == float(corner)
+        rows = list(csv.DictReader((out / "generations.csv").open()))
+        counts[corner, objectives] = [int(r["corner_generations"]) for r in rows]
+    assert counts["0.2", "efficiency,throughput,area"][-3:] == [0, 1, 2]  # generations 9 and 10 of 10
+    assert counts["0", "efficiency,throughput,area"][-1] == 0 and counts["0.2", "efficiency"][-1] == 0
+    res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--corner", "1.5",
+                          "--out", str(tmp_path / "bad")))
+    assert res.returncode == 2 and "--corner" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
 def test_checkpoint_every_option(tmp_path):
     """--checkpoint-every: auto by default, 0 (every generation) or a duration, recorded in
     run.json; a run ends with its last generation checkpointed whatever the cadence; a bad

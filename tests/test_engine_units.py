@@ -407,3 +407,18 @@ def test_checkpoint_cadence_fixed():
     assert not c.due(29.9) and c.due(30.0)
     c.wrote(30.0, 31.0)
     assert not c.due(60.9) and c.due(61.0)
+
+
+@pytest.mark.unit
+def test_archive_revise_replaces_estimates_with_exact_values():
+    G = np.array([[1], [2], [3]], dtype=np.int64)
+    archive = Archive.empty(1, 2)
+    archive.update(G, np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0]]), np.ones(3, dtype=bool))
+    # design 2 is worse than estimated, design 3 infeasible under the exact model, and design
+    # 4 is new but dominated by design 1
+    archive.revise(np.array([[2], [3], [4]]), np.array([[1.5, 2.0], [np.inf, np.inf], [0.5, 3.5]]),
+                   np.array([True, False, True]))
+    np.testing.assert_array_equal(archive.genomes, [[1], [2]])
+    np.testing.assert_array_equal(archive.objectives, [[0.0, 3.0], [1.5, 2.0]])
+    archive.update(np.array([[2]]), np.array([[9.0, 0.0]]), np.array([True]))  # update keeps the known row
+    np.testing.assert_array_equal(archive.objectives, [[0.0, 3.0], [1.5, 2.0]])

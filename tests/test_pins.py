@@ -273,6 +273,30 @@ def test_short_search_with_restarts_and_polish_never_leaves_the_pins(net, settin
     assert len(final.archive.genomes) >= 1
 
 
+@pytest.mark.e2e
+def test_a_three_objective_search_with_its_corner_phase_never_leaves_the_pins():
+    """The corner phase's seeds (archive designs), fresh designs, children, neighbours,
+    polish and its verified designs offered to the archive: all on the pins."""
+    net, setting, pins, dup = SEARCHES[1]
+    problem = PimProblem(network=_net(net), hardware=_hw(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
+    seen = []
+
+    def evaluate(G):
+        seen.append(np.array(G, copy=True))
+        return score_designs(*problem.scorer("analytic")[1], G)
+
+    def verify(G):
+        seen.append(np.array(G, copy=True))
+        return score_designs(*problem.scorer("cycle")[1], G)
+
+    settings_ = loop.Settings(objectives=parse_objectives(None), power_w=49.0, population=12, fidelity="analytic",
+                              corner_fraction=0.5, corner_population=16, polish_fraction=0.5)
+    final = loop.evolve(problem, evaluate, settings_, loop.Stop(generations=8), seed=3, verify=verify)
+    assert final.counters.corner_generations == 4 and final.corner.counters.polish_generations >= 1
+    everything = np.concatenate(seen + [final.population, final.corner.population, final.archive.genomes])
+    assert off_pins(problem.layout, everything) == []
+
+
 # ---- the command line --------------------------------------------------------------------
 @pytest.mark.e2e
 def test_run_with_pin_and_dup_records_them_and_keeps_the_front_on_them(tmp_path, capsys):

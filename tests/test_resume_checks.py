@@ -114,11 +114,13 @@ def test_without_a_checkpoint_the_hash_is_still_checked(tmp_path):
 
 
 def _make_legacy(out):
-    """Turn a run into one recorded before ``fixes`` existed: no fixes in run.json, its hash
-    over the older keys, and a checkpoint that records only that hash (no settings)."""
+    """Turn a run into one recorded before ``fixes`` existed (and the corner phase, which came
+    later): neither in run.json, its hash over the older keys, and a checkpoint that records
+    only that hash (no settings)."""
     run = json.loads((out / "run.json").read_text())
     run.pop("fixes")
-    run["config_hash"] = outputs.canonical_hash({k: run[k] for k in SEARCH_KEYS if k != "fixes"})
+    run.pop("corner_fraction")
+    run["config_hash"] = outputs.canonical_hash({k: run[k] for k in SEARCH_KEYS if k in run})
     (out / "run.json").write_text(json.dumps(run, indent=2))
     loaded = ckpt.load(out / "checkpoints")
     ckpt.save(out / "checkpoints", loaded.state, config_hash=run["config_hash"], model_hash=run["model_hash"])

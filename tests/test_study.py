@@ -100,11 +100,15 @@ def test_bad_study_specs_are_one_line_errors(kw, match):
 
 @pytest.mark.unit
 def test_shared_options_equal_to_the_run_default_are_dropped():
-    a = StudySpec(models=["zoo:alexnet"], powers=[49], base={"population": 64, "objectives": "efficiency, throughput,area",
-                                                             "fixes": "none", "dup": "searched"})
+    a = StudySpec(models=["zoo:alexnet"], powers=[49], base={"objectives": "efficiency, throughput,area",
+                                                             "fixes": "none", "dup": "searched", "corner": 0.0})
     b = StudySpec(models=["zoo:alexnet"], powers=[49])
     assert a.to_dict() == b.to_dict()
     assert StudySpec.from_dict(json.loads(json.dumps(a.to_dict()))).to_dict() == a.to_dict()
+    # the run's population default depends on the objectives (64, or 256 for efficiency alone,
+    # which a varied objectives option can give some cells): a population given stays
+    c = StudySpec(models=["zoo:alexnet"], powers=[49], base={"population": 64})
+    assert c.to_dict() != b.to_dict() and c.to_dict()["base"]["population"] == 64
 
 
 @pytest.mark.unit

@@ -80,6 +80,20 @@ def test_budget_bounds_the_command_start_up_search_and_finish(timed, tmp_path):
     assert len(front) > 20 and (front["fidelity"] == "cycle").all()
     gens = pd.read_csv(out / "generations.csv")
     assert len(gens) > 50  # the search had most of the budget (0.16 s a generation)
+
+
+@pytest.mark.e2e
+def test_budget_bounds_a_run_with_its_corner_phase(timed, tmp_path):
+    """Analytic scores at 1 ms a design: the corner phase's generations (256 designs to
+    seed it, then 256 children) take 16 times an ordinary one's (16 children), and the
+    deadline sees each coming: the run ends inside its budget with the front re-scored."""
+    timed.prices.analytic_s = 0.001
+    out = tmp_path / "run"
+    assert start(_options(out, time_budget_s=30.0, corner=0.2), started_at=0.0, clock=timed.clock) == 0
+    assert 30.0 * 0.7 <= timed.clock.t <= 30.0
+    gens = pd.read_csv(out / "generations.csv")
+    assert gens["corner_generations"].iloc[-1] >= 2
+    assert (pd.read_csv(out / "pareto.csv")["fidelity"] == "cycle").all()
     meta = ckpt.load(out / "checkpoints").meta
     assert 0.0 < meta["budget_spent_s"] <= timed.clock.now
 
@@ -199,6 +213,25 @@ def test_deadline_leaves_the_finish_its_time_and_sets_the_polish_phase():
     assert not loop.Stop(deadline=deadline).in_last(state, 0.5)
     clock.now += 5.6
     assert loop.Stop(deadline=deadline).in_last(state, 0.1)
+
+
+@pytest.mark.unit
+def test_deadline_scales_a_larger_next_generation():
+    """The loop asks whether a corner generation fits: one scoring 4 times the last one's
+    designs is predicted 4 times as long; a smaller one keeps the measured time."""
+    clock = FakeClock(0.0)
+    finish = FinishCost()
+    finish.observe(4, 0.4)
+    deadline = SearchDeadline(TimeBudget(60.0, 0.0, clock=clock), finish)
+    state = SimpleNamespace(archive=np.zeros(10), elapsed_s=1.0,
+                            logbook=[{"generation_wall_s": 1.0, "evaluations_new": 128}])
+    clock.t = 60.0 - finish.estimate(10) - 2.0  # 2 s left before the finish must start
+    stop = loop.Stop(deadline=deadline)
+    assert not stop.reached(state)  # a 1 s generation fits
+    assert stop.fits(state, 64) and stop.fits(state, 128) and stop.fits(state, 255)
+    assert not stop.fits(state, 256) and not stop.fits(state, 512)  # 2 s: it would end as the finish starts
+    assert deadline.steps_s == [1.0]  # asking did not count as a generation
+    assert loop.Stop(generations=5).fits(state, 10 ** 6)
 
 
 @pytest.mark.unit

@@ -14,6 +14,7 @@ from evo_pimsyn.engine.problem import Problem
 from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 OBJ = parse_objectives("efficiency")
+THREE = parse_objectives("efficiency,throughput,area")
 
 
 def _verify(calls):
@@ -83,3 +84,29 @@ def test_a_run_scores_no_design_twice_with_the_exact_model():
     st = loop.evolve(Toy(), fast, settings, loop.Stop(generations=25), seed=1, verify=verify)
     assert len(seen) == len(set(seen)) > 0  # every repeat came from the memo
     assert st.counters.verified > len(seen)  # and there were repeats (the count includes them)
+
+
+@pytest.mark.unit
+def test_memo_keeps_every_objective_and_journals_what_it_was_asked():
+    calls = []
+
+    def verify(G):
+        calls.append(G[:, 0].tolist())
+        return pd.DataFrame({"feasible": [True] * len(G), "reason": [""] * len(G),
+                             "efficiency_gops_w": G[:, 0] * 1.0, "throughput_ips": G[:, 0] * 2.0,
+                             "area_mm2": G[:, 0] * 3.0, "peak_power_w": [1.0] * len(G)})
+
+    memo = VerifyMemo(verify, keep=THREE)
+    G = np.array([[1, 0], [2, 0], [1, 0]], dtype=np.int64)
+    F, _ = memo.scores(G, OBJ, 49.0)
+    np.testing.assert_array_equal(F, [[-1.0], [-2.0], [-1.0]])
+    F3, _ = memo.scores(G[:2], THREE, 49.0, record=False)
+    assert calls == [[1, 2]]  # the three objectives were kept the first time
+    np.testing.assert_array_equal(F3, [[-1.0, -2.0, 3.0], [-2.0, -4.0, 6.0]])
+    memo.scores(np.array([[2, 0], [3, 0]]), OBJ, 49.0)  # a hit and a new design
+    np.testing.assert_array_equal(memo.drain(2), [[1, 0], [2, 0], [3, 0]])
+    assert memo.drain(2).shape == (0, 2)
+    plain = VerifyMemo(verify)  # without keep: a later call for more objectives scores again
+    plain.scores(G[:1], OBJ, 49.0)
+    plain.scores(G[:1], THREE, 49.0)
+    assert calls[-2:] == [[1], [1]]

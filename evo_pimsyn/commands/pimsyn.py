@@ -76,7 +76,9 @@ def add_parser(subparsers) -> None:
     e.add_argument("--generations", type=_int_at_least(0), metavar="N",
                    help="also stop after generation N (when this stops the run before --time-budget does, the "
                         "result depends on the seed only)")
-    e.add_argument("--population", type=_int_at_least(4), default=64, metavar="N", help="population size (default 64)")
+    e.add_argument("--population", type=_int_at_least(4), default=None, metavar="N",
+                   help="population size (default 256: the single efficiency objective's generations cost mostly "
+                        "their cycle-model checks)")
     e.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S", help="random seed (default 0)")
     e.add_argument("--workers", type=_int_at_least(1), default=1, metavar="N", help="evaluation processes (default 1)")
     e.add_argument("--run-dir", metavar="DIR", help="keep the run folder here (for report / export); default: a "

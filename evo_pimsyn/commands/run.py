@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from evo_pimsyn.engine.loop import Settings
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 from evo_pimsyn.engine.session import RunOptions, parse_duration, start
 from evo_pimsyn.engine.timebudget import process_started_at
@@ -87,6 +88,12 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
                         "instead of a progress bar (default 30s)")
 
 
+POPULATION_HELP = ("population size (default: 256 when the objectives are efficiency alone, whose generations cost "
+                   "mostly their cycle-model checks, else 64)")
+CORNER_HELP = ("several objectives: spend the last FRACTION of the generations or time budget climbing the first "
+               "objective's extreme (efficiency in the default order) with a single-objective population of 256 "
+               "seeded from the front, its would-be bests checked with the cycle evaluator; the designs it finds "
+               "join the front; 0 turns it off (default %(default)s)")
 POWER_CHECK_HELP = ("strict (default): a design whose peak power (crossbars used, allocated components, scratchpad "
                     "leakage, NoC) exceeds the budget is infeasible; pimsyn: PIMSYN's verdict (its ceilinged "
                     "allocation can put peak power a few %% above the budget, see power_margin_w)")
@@ -137,7 +144,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--config", metavar="FILE", help="hardware config (PIMSYN config.json format; default "
                                                     "configs/pimsyn_date24.json)")
     add_stop_arguments(p)
-    p.add_argument("--population", type=_int_at_least(4), default=64, metavar="N", help="population size (default 64)")
+    p.add_argument("--population", type=_int_at_least(4), default=None, metavar="N", help=POPULATION_HELP)
     p.add_argument("--workers", type=_int_at_least(1), default=1, metavar="N",
                    help="evaluation processes (default 1: in-process); results do not depend on it")
     add_backend_arguments(p)
@@ -158,7 +165,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--polish", type=_fraction, default=0.1, metavar="FRACTION",
                    help="single objective: spend the last FRACTION of the generations or time budget polishing "
                         "the best design (its neighbours ranked by the search fidelity, the best of them "
-                        "checked with the cycle evaluator); 0 turns it off (default 0.1)")
+                        "checked with the cycle evaluator); with several objectives, the last FRACTION of the "
+                        "corner phase (--corner); 0 turns it off (default 0.1)")
+    p.add_argument("--corner", type=_fraction, default=Settings.corner_fraction, metavar="FRACTION",
+                   help=CORNER_HELP)
     p.add_argument("--checkpoint-every", type=_cadence, default="auto", metavar="DURATION",
                    help="checkpoint (and rewrite generations.csv) at most this often; 0: every generation; "
                         "auto (default): every generation while that is cheap, then as often as keeps "
@@ -179,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         objectives=args.objectives, algorithm=args.algorithm, macro_setting=args.macro_setting,
         macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check, fixes=args.fixes,
         pins=args.pin, dup=args.dup,
-        checkpoint_every_s=args.checkpoint_every, polish=args.polish,
+        checkpoint_every_s=args.checkpoint_every, polish=args.polish, corner=args.corner,
         rescore_every=args.rescore_every, out=args.out, quiet=args.quiet, log_every_s=args.log_every,
         backend=args.backend, scheduler=args.scheduler,
     )

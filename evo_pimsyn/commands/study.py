@@ -13,7 +13,7 @@ from fitness.errors import InputError
 # study options that define the cells; --resume takes them from study.json instead
 DEFINING = ("preset", "name", "models", "powers", "seeds", "vary", "vary_mode", "generations", "time_budget",
             "config", "population", "objectives", "algorithm", "macro_setting", "macro_reuse", "fidelity",
-            "power_check", "fixes", "pin", "dup", "polish", "checkpoint_every")
+            "power_check", "fixes", "pin", "dup", "polish", "corner", "checkpoint_every")
 
 
 def add_parser(subparsers) -> None:
@@ -44,7 +44,8 @@ def add_parser(subparsers) -> None:
                         "and each other value of one option at a time (an ablation)")
     add_stop_arguments(p)
     p.add_argument("--config", metavar="FILE", help="hardware config of every cell (default configs/pimsyn_date24.json)")
-    p.add_argument("--population", type=_int_at_least(4), metavar="N", help="population size (run's default 64)")
+    p.add_argument("--population", type=_int_at_least(4), metavar="N",
+                   help="population size (run's default: 256 for efficiency alone, else 64)")
     p.add_argument("--objectives", metavar="LIST", help="comma list of objectives (run's default)")
     p.add_argument("--algorithm", choices=("nsga2", "nsga3"))
     p.add_argument("--macro-setting", choices=("specified", "unified"))
@@ -55,6 +56,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pin", metavar="NAME=VALUE,...", help="pinned global genes of every cell (see run --pin)")
     p.add_argument("--dup", choices=("searched", "proportional", "one"), help="weight duplication of every cell")
     p.add_argument("--polish", type=_fraction, metavar="FRACTION")
+    p.add_argument("--corner", type=_fraction, metavar="FRACTION",
+                   help="the corner phase of every cell (see run --corner)")
     p.add_argument("--checkpoint-every", type=_cadence, metavar="DURATION")
     p.add_argument("--workers", type=_int_at_least(1), metavar="N",
                    help="cells run at once (default 1; on resume, the study's); with fewer cells than workers each "
@@ -95,7 +98,8 @@ def spec_from_args(args: argparse.Namespace):
     given = {"config": args.config, "population": args.population, "objectives": args.objectives,
              "algorithm": args.algorithm, "macro_setting": args.macro_setting, "macro_reuse": args.macro_reuse,
              "fidelity": args.fidelity, "power_check": args.power_check, "fixes": args.fixes, "pins": args.pin,
-             "dup": args.dup, "polish": args.polish, "checkpoint_every_s": args.checkpoint_every,
+             "dup": args.dup, "polish": args.polish, "corner": args.corner,
+             "checkpoint_every_s": args.checkpoint_every,
              "generations": args.generations, "time_budget_s": args.time_budget}
     if args.generations is not None or args.time_budget is not None:  # one stop rule: the one given
         base.pop("generations", None)

@@ -52,6 +52,18 @@ class Archive:
         order = _canonical_order(allG, allF)
         self.genomes, self.objectives = allG[order], allF[order]
 
+    def revise(self, G: np.ndarray, F: np.ndarray, feasible: np.ndarray) -> None:
+        """Merge a batch of better-known values: a row of the archive whose genome is in
+        ``G`` is first dropped (whatever the batch says of it: an exact score replaces a
+        search-fidelity estimate, and a design the exact model refuses leaves), then the
+        batch is merged as by :meth:`update`."""
+        G = np.asarray(G, dtype=np.int64)
+        if len(self.genomes) and len(G):
+            known = {g.tobytes() for g in np.ascontiguousarray(G)}
+            stay = np.array([g.tobytes() not in known for g in np.ascontiguousarray(self.genomes)], dtype=bool)
+            self.genomes, self.objectives = self.genomes[stay], self.objectives[stay]
+        self.update(G, F, feasible)
+
 
 def normalized_gain(F: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Map minimization-form objectives to the hypervolume's maximization space:

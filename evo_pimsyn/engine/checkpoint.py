@@ -1,12 +1,16 @@
 """Checkpoints: one versioned, pickle-free record per save.
 
 A checkpoint is a single ``.npz`` (zip) file holding ``.npy`` arrays (population,
-objectives, violation, archive, hypervolume reference) and one ``meta.json`` member
-(schema, generation, evaluations, RNG state via ``bit_generator.state``, logbook, the
-loop's :class:`~evo_pimsyn.engine.loop.Counters` under ``extra``, config and model hashes). It is written to a temp file, fsynced and renamed over
-``checkpoint.npz``; the file it replaces becomes ``checkpoint.prev.npz``. Loading uses
-``numpy.load(allow_pickle=False)`` and validates everything; a corrupt or missing latest
-checkpoint falls back to the previous one with a :class:`CheckpointWarning`.
+objectives, violation, archive, hypervolume reference; the corner phase's population,
+archive and reference under ``corner_*`` names once it has begun) and one ``meta.json``
+member (schema, generation, evaluations, RNG state via ``bit_generator.state``, logbook,
+the loop's :class:`~evo_pimsyn.engine.loop.Counters` under ``extra`` and the corner
+phase's under ``corner``, config and model hashes). A checkpoint without the ``corner``
+parts (a run before its corner phase, or from before the phase existed) loads with none.
+It is written to a temp file, fsynced and renamed over ``checkpoint.npz``; the file it
+replaces becomes ``checkpoint.prev.npz``. Loading uses ``numpy.load(allow_pickle=False)``
+and validates everything; a corrupt or missing latest checkpoint falls back to the
+previous one with a :class:`CheckpointWarning`.
 """
 
 from __future__ import annotations
@@ -61,7 +65,10 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict]:
+CORNER = "corner_"  # array name prefix of the corner phase's population
+
+
+def _population_arrays(state: State, prefix: str = "") -> dict[str, np.ndarray]:
     arrays = {
         "population": np.asarray(state.population, dtype=np.int64),
         "objectives": np.asarray(state.objectives, dtype=np.float64),
@@ -76,6 +83,13 @@ def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict
     if state.hv_ref is not None:
         arrays["hv_ref"] = np.asarray(state.hv_ref, dtype=np.float64)
         arrays["hv_scale"] = np.asarray(state.hv_scale, dtype=np.float64)
+    return {prefix + name: a for name, a in arrays.items()}
+
+
+def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict]:
+    arrays = _population_arrays(state)
+    if state.corner is not None:
+        arrays.update(_population_arrays(state.corner, CORNER))
     record = {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
@@ -85,6 +99,7 @@ def state_record(state: State, **meta: Any) -> tuple[dict[str, np.ndarray], dict
         "rng": jsonable(state.rng.bit_generator.state),
         "logbook": jsonable(list(state.logbook)),
         "extra": jsonable(state.counters.to_record()),  # the loop's counters (a name older than them)
+        **({"corner": {"counters": jsonable(state.corner.counters.to_record())}} if state.corner is not None else {}),
         **jsonable(meta),
     }
     return arrays, record
@@ -149,6 +164,25 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
+def _validate_population(path: Path, arrays: dict, prefix: str = "") -> None:
+    need = {"population": np.int64, "objectives": np.float64, "violation": np.float64,
+            "archive_genomes": np.int64, "archive_objectives": np.float64}
+    for name, dtype in need.items():
+        if prefix + name not in arrays or arrays[prefix + name].dtype != dtype:
+            raise CheckpointError(f"{path}: array {prefix + name!r} missing or not {np.dtype(dtype).name}")
+    P, F, V = (arrays[prefix + n] for n in ("population", "objectives", "violation"))
+    AG, AF = arrays[prefix + "archive_genomes"], arrays[prefix + "archive_objectives"]
+    if P.ndim != 2 or F.ndim != 2 or V.shape != (len(P),) or len(F) != len(P):
+        raise CheckpointError(f"{path}: {prefix}population arrays have inconsistent shapes")
+    if AG.ndim != 2 or AF.ndim != 2 or len(AG) != len(AF) or AG.shape[1] != P.shape[1] or AF.shape[1] != F.shape[1]:
+        raise CheckpointError(f"{path}: {prefix}archive arrays have inconsistent shapes")
+    verified, values = arrays.get(prefix + "verified"), arrays.get(prefix + "search_values")
+    if verified is not None and (verified.dtype != np.bool_ or verified.shape != (len(P),)):
+        raise CheckpointError(f"{path}: array {prefix + 'verified'!r} is not a bool vector over the population")
+    if values is not None and (values.dtype != np.float64 or values.shape != (len(P),)):
+        raise CheckpointError(f"{path}: array {prefix + 'search_values'!r} is not a float vector over the population")
+
+
 def _validate(path: Path, arrays: dict, meta: Any) -> None:
     if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
         raise CheckpointError(f"{path}: not an evo-pimsyn checkpoint")
@@ -157,22 +191,19 @@ def _validate(path: Path, arrays: dict, meta: Any) -> None:
     for key in ("generation", "evaluations", "elapsed_s", "rng", "logbook"):
         if key not in meta:
             raise CheckpointError(f"{path}: meta.json lacks {key!r}")
-    need = {"population": np.int64, "objectives": np.float64, "violation": np.float64,
-            "archive_genomes": np.int64, "archive_objectives": np.float64}
-    for name, dtype in need.items():
-        if name not in arrays or arrays[name].dtype != dtype:
-            raise CheckpointError(f"{path}: array {name!r} missing or not {np.dtype(dtype).name}")
-    P, F, V = arrays["population"], arrays["objectives"], arrays["violation"]
-    AG, AF = arrays["archive_genomes"], arrays["archive_objectives"]
-    if P.ndim != 2 or F.ndim != 2 or V.shape != (len(P),) or len(F) != len(P):
-        raise CheckpointError(f"{path}: population arrays have inconsistent shapes")
-    if AG.ndim != 2 or AF.ndim != 2 or len(AG) != len(AF) or AG.shape[1] != P.shape[1] or AF.shape[1] != F.shape[1]:
-        raise CheckpointError(f"{path}: archive arrays have inconsistent shapes")
-    if "verified" in arrays and (arrays["verified"].dtype != np.bool_ or arrays["verified"].shape != (len(P),)):
-        raise CheckpointError(f"{path}: array 'verified' is not a bool vector over the population")
-    if "search_values" in arrays and (arrays["search_values"].dtype != np.float64
-                                      or arrays["search_values"].shape != (len(P),)):
-        raise CheckpointError(f"{path}: array 'search_values' is not a float vector over the population")
+    _validate_population(path, arrays)
+    corner = meta.get("corner")
+    if corner is not None or any(n.startswith(CORNER) for n in arrays):
+        if not isinstance(corner, dict):
+            raise CheckpointError(f"{path}: corner phase arrays without its meta.json 'corner' object")
+        _validate_population(path, arrays, CORNER)
+        if arrays[CORNER + "population"].shape[1] != arrays["population"].shape[1] \
+                or arrays[CORNER + "objectives"].shape[1] != 1:
+            raise CheckpointError(f"{path}: the corner phase's arrays do not fit the run's genomes or one objective")
+        try:
+            Counters.from_record(corner.get("counters") or {})
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: bad corner phase counters in meta.json ({exc})") from None
     rng = meta["rng"]
     if not isinstance(rng, dict) or rng.get("bit_generator") not in ALLOWED_BIT_GENERATORS:
         raise CheckpointError(f"{path}: unsupported RNG state")
@@ -184,26 +215,40 @@ def _validate(path: Path, arrays: dict, meta: Any) -> None:
         raise CheckpointError(f"{path}: bad loop counters in meta.json 'extra' ({exc})") from None
 
 
+def _population_state(arrays: dict[str, np.ndarray], prefix: str, *, counters: Counters, rng, generation: int = 0,
+                      evaluations: int = 0, elapsed_s: float = 0.0, logbook: list | None = None,
+                      corner: State | None = None) -> State:
+    hv_ref = arrays.get(prefix + "hv_ref")
+    return State(
+        generation=generation,
+        population=arrays[prefix + "population"],
+        objectives=arrays[prefix + "objectives"],
+        violation=arrays[prefix + "violation"],
+        archive=Archive(arrays[prefix + "archive_genomes"], arrays[prefix + "archive_objectives"]),
+        logbook=logbook if logbook is not None else [],
+        rng=rng,
+        evaluations=evaluations,
+        elapsed_s=elapsed_s,
+        hv_ref=hv_ref,
+        hv_scale=arrays.get(prefix + "hv_scale") if hv_ref is not None else None,
+        counters=counters,
+        verified=arrays.get(prefix + "verified"),
+        search_values=arrays.get(prefix + "search_values"),
+        corner=corner,
+    )
+
+
 def to_state(arrays: dict[str, np.ndarray], meta: dict) -> State:
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = meta["rng"]
-    hv_ref = arrays.get("hv_ref")
-    return State(
-        generation=int(meta["generation"]),
-        population=arrays["population"],
-        objectives=arrays["objectives"],
-        violation=arrays["violation"],
-        archive=Archive(arrays["archive_genomes"], arrays["archive_objectives"]),
-        logbook=_nan_rows(meta["logbook"]),
-        rng=rng,
-        evaluations=int(meta["evaluations"]),
-        elapsed_s=float(meta["elapsed_s"]),
-        hv_ref=hv_ref,
-        hv_scale=arrays.get("hv_scale") if hv_ref is not None else None,
-        counters=Counters.from_record(meta.get("extra") or {}),
-        verified=arrays.get("verified"),
-        search_values=arrays.get("search_values"),
-    )
+    corner = None
+    if isinstance(meta.get("corner"), dict):
+        # the phase's generation, evaluations, time, logbook and random stream are the run's
+        corner = _population_state(arrays, CORNER, counters=Counters.from_record(meta["corner"].get("counters") or {}),
+                                   rng=rng)
+    return _population_state(arrays, "", counters=Counters.from_record(meta.get("extra") or {}), rng=rng,
+                             generation=int(meta["generation"]), evaluations=int(meta["evaluations"]),
+                             elapsed_s=float(meta["elapsed_s"]), logbook=_nan_rows(meta["logbook"]), corner=corner)
 
 
 def load(directory: str | Path) -> Loaded:

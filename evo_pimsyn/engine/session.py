@@ -48,9 +48,21 @@ REFUSED_CSV = "refused.csv"  # archive designs the final cycle-model re-scoring 
 # run.json settings that define the search; anything else (stop rule, workers,
 # checkpoint cadence, output) may differ between sessions without changing results.
 SEARCH_KEYS = ("model_hash", "power_w", "hardware_hash", "population", "algorithm", "objectives",
-               "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes", "pins", "dup")
-# search keys that runs recorded before they existed lack (their hash was made without them)
-LEGACY_KEYS = (*LEGACY_MODEL, "pins", "dup")
+               "macro_setting", "macro_reuse", "fidelity", "seed", "problem", "power_check", "fixes", "pins", "dup",
+               "corner_fraction")
+# search keys that runs recorded before they existed lack (their hash was made without them);
+# such a run resumes without the corner phase, as it was run
+LEGACY_KEYS = (*LEGACY_MODEL, "pins", "dup", "corner_fraction")
+# search keys left out of the hash at these values (the phase off): a run that does not use
+# them hashes as it did before they existed (a study's cell folders stay its own)
+UNHASHED_AT = {"corner_fraction": 0.0}
+# The population when --population is not given. With the single objective efficiency a
+# generation's cost is mostly its few cycle-model checks of would-be bests, not the analytic
+# estimates of its children, so a larger population searches more per second (README:
+# population size; bench/peers.py at 60 s, 1 worker: ResNet18 313.2 -> 354.6 GOPS/W,
+# AlexNet 698.7 -> 707.6 from 64 to 256). Several objectives keep 64.
+DEFAULT_POPULATION = 64
+SINGLE_OBJECTIVE_POPULATION = 256
 
 
 @dataclass(kw_only=True)
@@ -60,7 +72,7 @@ class RunOptions:
     config: str | None = None
     generations: int | None = None
     time_budget_s: float | None = None
-    population: int = 64
+    population: int | None = None  # None: default_population(objectives)
     workers: int = 1
     seed: int = 0
     objectives: Any = "efficiency,throughput,area"
@@ -75,12 +87,26 @@ class RunOptions:
     checkpoint_every_s: float | str = AUTO  # seconds between checkpoints (0: every generation) or "auto"
     rescore_every: int = 0
     polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
+    # last fraction of a multi-objective run that climbs the first objective's extreme (engine/corner.py)
+    corner: float = loop.Settings.corner_fraction
     out: str | None = None
     quiet: bool = False
     log_every_s: float = DEFAULT_LOG_EVERY_S  # stderr not a terminal: seconds between progress lines
     problem: str = "pim"  # "toy": the synthetic problem of engine/toy.py (tests)
     backend: str = "local"  # "dask": evaluate on a dask.distributed cluster (engine/backends.py)
     scheduler: str | None = None  # dask scheduler address; None: a LocalCluster of `workers` processes
+
+
+def default_population(objectives: Any) -> int:
+    """The population of a run that does not set one: ``SINGLE_OBJECTIVE_POPULATION`` when
+    its objectives are efficiency alone, else ``DEFAULT_POPULATION``."""
+    single = objective_names(parse_objectives(objectives)) == ["efficiency"]
+    return SINGLE_OBJECTIVE_POPULATION if single else DEFAULT_POPULATION
+
+
+def resolved_population(o: "RunOptions") -> int:
+    """The population run ``o`` searches with: its own, or the default for its objectives."""
+    return int(o.population) if o.population is not None else default_population(o.objectives)
 
 
 def _param_error(name: str, rule: str, value: Any) -> InputError:
@@ -99,7 +125,7 @@ def validate(o: RunOptions) -> None:
         raise _param_error("generations", "an int >= 0", o.generations)
     if o.time_budget_s is not None and (not isinstance(o.time_budget_s, (int, float)) or o.time_budget_s <= 0):
         raise _param_error("time-budget", "a positive duration", o.time_budget_s)
-    if not _is_int(o.population) or o.population < 4:
+    if o.population is not None and (not _is_int(o.population) or o.population < 4):
         raise _param_error("population", "an int >= 4", o.population)
     if not _is_int(o.workers) or o.workers < 1:
         raise _param_error("workers", "an int >= 1", o.workers)
@@ -122,6 +148,8 @@ def validate(o: RunOptions) -> None:
         raise _param_error("checkpoint-every", f"a duration >= 0 or {AUTO!r}", o.checkpoint_every_s)
     if not isinstance(o.polish, (int, float)) or isinstance(o.polish, bool) or not 0.0 <= o.polish <= 1.0:
         raise _param_error("polish", "a fraction in [0, 1]", o.polish)
+    if not isinstance(o.corner, (int, float)) or isinstance(o.corner, bool) or not 0.0 <= o.corner <= 1.0:
+        raise _param_error("corner", "a fraction in [0, 1]", o.corner)
     if not _is_int(o.rescore_every) or o.rescore_every < 0:
         raise _param_error("rescore-every", "an int >= 0", o.rescore_every)
     _validate_log_every(o.log_every_s)
@@ -203,7 +231,7 @@ def plan(o: RunOptions, *, argv: list[str] | None = None) -> tuple[Setup, dict]:
         **setup.identity,
         "problem": o.problem,
         "power_w": float(o.power_w),
-        "population": int(o.population),
+        "population": resolved_population(o),
         "algorithm": o.algorithm,
         "objectives": objective_names(objectives),
         "macro_setting": o.macro_setting,
@@ -214,13 +242,14 @@ def plan(o: RunOptions, *, argv: list[str] | None = None) -> tuple[Setup, dict]:
         "pins": pins,
         "dup": o.dup,
         "seed": int(o.seed),
+        "corner_fraction": float(o.corner),
     }
     run = {
         "format": outputs.RUN_FORMAT,
         "version": outputs.RUN_VERSION,
         "command": list(argv) if argv is not None else None,
         **search,
-        "config_hash": outputs.canonical_hash({k: search[k] for k in SEARCH_KEYS}),
+        "config_hash": outputs.canonical_hash(_hashed({k: search[k] for k in SEARCH_KEYS})),
         "stop": {"generations": generations, "time_budget_s": o.time_budget_s},
         "workers": int(o.workers),
         "checkpoint_every_s": AUTO if o.checkpoint_every_s == AUTO else float(o.checkpoint_every_s),
@@ -322,12 +351,18 @@ def _positive_number(v: Any) -> bool:
     return _number(v) and math.isfinite(v) and v > 0
 
 
+def _hashed(settings: dict) -> dict:
+    """The settings a config hash covers: ``UNHASHED_AT`` keys at their value left out."""
+    return {k: v for k, v in settings.items() if not (k in UNHASHED_AT and v == UNHASHED_AT[k])}
+
+
 def check_run_record(run: dict, where: str = "run.json") -> dict:
     """Check the fields of a run record that resume reads (one-line InputError naming the
     field) and return the settings its config hash covers, as :func:`start` records them.
 
     The hash covers the ``SEARCH_KEYS`` the run was recorded with: a run from before a
-    key existed (``LEGACY_KEYS``: power check, fixes, pins, dup mode) was hashed without it."""
+    key existed (``LEGACY_KEYS``: power check, fixes, pins, dup mode, corner phase) was
+    hashed without it, and so is a key at its ``UNHASHED_AT`` value."""
     settings: dict = {}
     for key in SEARCH_KEYS:
         if key not in run:
@@ -362,11 +397,15 @@ def check_run_record(run: dict, where: str = "run.json") -> dict:
                 v = parse_pins(v)
             except InputError:
                 _check(False, where, key, "an object of global gene values", v)
+        elif key == "corner_fraction":
+            _check(_number(v) and 0.0 <= v <= 1.0, where, key, "a fraction in [0, 1]", v)
+            v = float(v)
         else:
             allowed = {"algorithm": loop.ALGORITHMS, "macro_setting": MACRO_SETTINGS, "fidelity": FIDELITIES,
                        "problem": tuple(PREPARERS), "power_check": POWER_CHECKS, "dup": DUP_MODES}[key]
             _check(v in allowed, where, key, f"one of {', '.join(allowed)}", v)
         settings[key] = v
+    settings = _hashed(settings)
     _check(isinstance(run.get("config_hash"), str), where, "config_hash", "a hash string", run.get("config_hash"))
     _check(isinstance(run.get("model"), str) and bool(run.get("model")), where, "model", "a model spec",
            run.get("model"))
@@ -436,10 +475,11 @@ def _search(run_dir: Path, setup: Setup, run: dict, state: loop.State | None, *,
             timing: Timing, log_every_s: float = DEFAULT_LOG_EVERY_S) -> int:
     clock = timing.clock
     objectives = parse_objectives(run["objectives"])
-    # runs recorded before the polish phase existed resume without it
+    # runs recorded before the polish phase or the corner phase existed resume without it
     settings = loop.Settings(objectives=objectives, power_w=float(run["power_w"]), population=int(run["population"]),
                              algorithm=run["algorithm"], fidelity=run["fidelity"],
-                             polish_fraction=float(run.get("polish_fraction", 0.0)))
+                             polish_fraction=float(run.get("polish_fraction", 0.0)),
+                             corner_fraction=float(run.get("corner_fraction", 0.0)))
     time_budget_s = run["stop"].get("time_budget_s")
     budget = TimeBudget(float(time_budget_s), timing.started_at, timing.spent_before_s, clock) \
         if time_budget_s is not None else None

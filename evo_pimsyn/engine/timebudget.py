@@ -218,7 +218,10 @@ class SearchDeadline:
     one more generation, as long as the longest of the last ``STEP_HISTORY``, and the
     finish for the current archive would end after ``budget.end``. The longest, not the
     last: generations differ (a checkpoint write, a restart, a polish generation's cycle
-    checks), and one longer than predicted eats into the finish's time."""
+    checks), and one longer than predicted eats into the finish's time. :meth:`fits` asks
+    the same of a next generation that scores more designs than the last (the corner
+    phase's first generations score 2 and 4 times as many as a population of 64), predicted
+    that much longer."""
 
     budget: TimeBudget
     finish: FinishCost
@@ -234,8 +237,20 @@ class SearchDeadline:
         elif state.logbook:
             self.steps_s = [float(state.logbook[-1].get("generation_wall_s", 0.0))]
         self.last_check = now
+        return not self._fits(state, now, max(self.steps_s, default=0.0))
+
+    def fits(self, state, designs: int) -> bool:
+        """Whether a next generation that scores ``designs`` still fits: the predicted
+        generation (as in :meth:`reached`, called first) times ``designs`` over the last
+        generation's designs when that is more."""
         step_s = max(self.steps_s, default=0.0)
-        return now + step_s + self.finish.estimate(len(state.archive)) >= self.budget.end
+        last = state.logbook[-1].get("evaluations_new") if state.logbook else None
+        if last and designs > last:
+            step_s *= designs / last
+        return self._fits(state, self.budget.clock(), step_s)
+
+    def _fits(self, state, now: float, step_s: float) -> bool:
+        return now + step_s + self.finish.estimate(len(state.archive)) < self.budget.end
 
     def search_left_s(self, state) -> float:
         return max(0.0, self.budget.end - self.finish.estimate(len(state.archive)) - self.budget.clock())

@@ -24,7 +24,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
-from evo_pimsyn.engine.session import RunOptions
+from evo_pimsyn.engine.session import RunOptions, resolved_population
 from evo_pimsyn.engine.setup import model_name
 from fitness.errors import InputError
 from genomes.layout import GLOBAL_NAMES, parse_pins, pins_label
@@ -36,7 +36,7 @@ STUDY_VERSION = 1
 # workers, backend, quiet are the study's to set per cell)
 BASE_FIELDS = ("config", "generations", "time_budget_s", "population", "objectives", "algorithm", "macro_setting",
                "macro_reuse", "fidelity", "power_check", "fixes", "pins", "dup", "checkpoint_every_s", "polish",
-               "problem")
+               "corner", "problem")
 
 
 def _words(*allowed: str) -> Callable[[str], tuple[Any, str]]:
@@ -123,6 +123,7 @@ def _vary_parsers() -> dict[str, Callable[[str], tuple[Any, str]]]:
         "fidelity": _words(*FIDELITIES),
         "population": _int_value(4),
         "polish": _fraction,
+        "corner": _fraction,
         "config": _config,
     }
 
@@ -314,7 +315,7 @@ def _canonical_base(base: dict) -> dict:
             value = fixes_label(parse_fixes(value))
         elif key == "objectives":
             value = ",".join(objective_names(parse_objectives(value)))
-        elif key in ("time_budget_s", "polish") and value is not None:
+        elif key in ("time_budget_s", "polish", "corner") and value is not None:
             value = float(value)
         default = defaults.get(key)
         if key in defaults and _same(value, default):
@@ -344,7 +345,7 @@ def options_record(o: RunOptions) -> dict:
     return {
         "objectives": "+".join(objective_names(parse_objectives(o.objectives))),
         "algorithm": o.algorithm,
-        "population": int(o.population),
+        "population": resolved_population(o),
         "fidelity": o.fidelity,
         "macro_setting": o.macro_setting,
         "macro_reuse": "on" if o.macro_reuse else "off",

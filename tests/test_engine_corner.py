@@ -1,0 +1,332 @@
+"""The corner phase of a multi-objective run (engine/corner.py): the last fraction of the run
+climbs the first objective's extreme with a single-objective population, verified with the
+exact model, and offers what it verified to the archive. It is the same whatever the worker
+count, resumes identically from a checkpoint taken in the middle of it, only ever adds
+verified designs that nothing in the archive dominates, and a run recorded before it existed
+resumes without it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evo_pimsyn.engine import checkpoint as ckpt
+from evo_pimsyn.engine import corner, loop
+from evo_pimsyn.engine.archive import Archive
+from evo_pimsyn.engine.evaluation import Evaluator, score
+from evo_pimsyn.engine.front import pareto_mask
+from evo_pimsyn.engine.objectives import parse_objectives
+from evo_pimsyn.engine.toy import ToyProblem
+from evo_pimsyn.engine.verify_memo import VerifyMemo
+from tests import engine_helpers as h
+from tests.conftest import REFERENCE
+
+ALEXNET = REFERENCE / "networks" / "alexnet.json"
+WALL = set(loop.WALL_COLUMNS)
+THREE = parse_objectives(None)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    from evo_pimsyn.engine.setup import prepare_pim
+
+    return prepare_pim(str(ALEXNET), None, 49.0, "specified", True).problem
+
+
+def _settings(**kw):
+    base = dict(objectives=THREE, power_w=49.0, population=8, fidelity="analytic", restart_after=0,
+                corner_fraction=0.5, corner_population=16, polish_fraction=0.4)
+    return loop.Settings(**{**base, **kw})
+
+
+def _run(problem, settings, gens, *, state=None, workers=1, on_generation=None, holder=None):
+    with Evaluator(*problem.scorer("analytic"), workers=workers, min_slice=problem.min_slice("analytic")) as ev, \
+            Evaluator(*problem.scorer("cycle"), workers=workers) as verify:
+        return loop.evolve(problem, ev, settings, loop.Stop(generations=gens), state=state, seed=3, verify=verify,
+                           on_generation=on_generation, holder=holder)
+
+
+def _same_population(a: loop.State, b: loop.State) -> None:
+    for name in ("population", "objectives", "violation", "verified", "search_values", "hv_ref", "hv_scale"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.archive.genomes, b.archive.genomes)
+    np.testing.assert_array_equal(a.archive.objectives, b.archive.objectives)
+    assert a.counters == b.counters
+
+
+def _same(a: loop.State, b: loop.State) -> None:
+    assert a.generation == b.generation and a.evaluations == b.evaluations
+    _same_population(a, b)
+    assert (a.corner is None) == (b.corner is None)
+    if a.corner is not None:
+        _same_population(a.corner, b.corner)
+    strip = [pd.DataFrame(log).drop(columns=list(WALL), errors="ignore") for log in (a.logbook, b.logbook)]
+    pd.testing.assert_frame_equal(*strip)
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state
+
+
+# ---- the phase on the real problem ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def straight(problem):
+    return _run(problem, _settings(), 10)
+
+
+@pytest.mark.e2e
+def test_the_last_fraction_is_the_corner_phase(straight):
+    """10 generations with corner_fraction 0.5: generations 6-10 evolve the corner population
+    (16 designs on efficiency alone), the last 0.5 x 0.4 of the run (generations 9 and 10)
+    polish it, and its would-be bests are verified; generations.csv counts them."""
+    log = pd.DataFrame(straight.logbook)
+    assert log["corner_generations"].tolist() == [0] * 6 + [1, 2, 3, 4, 5]
+    assert straight.counters.corner_generations == 5
+    sub = straight.corner
+    assert sub is not None and sub.population.shape == (16, straight.population.shape[1])
+    assert sub.objectives.shape == (16, 1)
+    assert sub.counters.polish_generations == 2 and sub.counters.verified > 0
+    assert log["polish_generations"].tolist()[-3:] == [0, 1, 2]
+    assert log["verified"].iloc[-1] == sub.counters.verified
+    assert (log["verified"].iloc[:6] == 0).all()  # the three-objective search verifies nothing
+    # a corner generation scores the corner population's children and neighbours
+    assert log["evaluations_new"].iloc[7] == 32
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_corner_phase_is_the_same_on_two_workers(problem, straight):
+    _same(straight, _run(problem, _settings(), 10, workers=2))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kill_at", [5, 6, 8, 9])
+def test_a_run_killed_in_or_before_the_phase_resumes_to_the_same_end(problem, straight, tmp_path, kill_at):
+    """Interrupted after generation ``kill_at`` (5: the last before the phase; 6: its seeding;
+    8: inside it; 9: inside its polish), checkpointed and resumed: the same final state."""
+    holder: list = []
+
+    def interrupt(st, batch):
+        if st.generation == kill_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(problem, _settings(), 10, on_generation=interrupt, holder=holder)
+    assert (holder[0].corner is not None) == (kill_at >= 6)
+    ckpt.save(tmp_path, holder[0], config_hash="x")
+    loaded = ckpt.load(tmp_path).state
+    _same(holder[0], loaded)
+    _same(straight, _run(problem, _settings(), 10, state=loaded))
+
+
+@pytest.mark.e2e
+def test_the_archive_only_gains_verified_designs_that_nothing_dominates(problem):
+    """Corner generations by hand from a three-objective state: the phase's first population
+    starts with the archive's most efficient designs; after each generation the archive is
+    non-dominated, and every row it did not hold before is a design the phase verified, with
+    the cycle model's values in all three objectives; a verified design the archive held
+    with its estimate now carries its exact values or is gone."""
+    st = _run(problem, _settings(corner_fraction=0.0, population=16), 8)
+    assert st.corner is None and len(st.archive) >= 4
+    fn, args = problem.scorer("cycle")
+    checked: list[np.ndarray] = []
+
+    def verify(G):
+        checked.append(np.array(G, copy=True))
+        return fn(*args, G)
+
+    memo = VerifyMemo(verify, keep=THREE)
+    afn, aargs = problem.scorer("analytic")
+    settings = _settings(corner_population=16)
+    first = Archive(st.archive.genomes.copy(), st.archive.objectives.copy())
+    ever: set[bytes] = set()  # every design the phase verified so far
+    for generation in range(4):
+        before = Archive(st.archive.genomes.copy(), st.archive.objectives.copy())
+        st, _ = loop.corner_step(st, problem, lambda G: afn(*aargs, G), settings, memo, polish=generation == 3)
+        if generation == 0:  # the seeds: the archive's most efficient designs, best first
+            seeds = corner.corner_seeds(before, 16, settings.corner_seed)
+            assert len(seeds) == min(len(before), 8)
+            np.testing.assert_array_equal(st.corner.population[:len(seeds)], seeds)
+            assert -before.objectives[:, 0].min() == pytest.approx(float(fn(*args, seeds[:1])["efficiency_gops_w"]
+                                                                         .iloc[0]), rel=0.1)
+        ever |= {g.tobytes() for c in checked for g in c}
+        A = st.archive
+        assert pareto_mask(A.objectives).all()
+        old = {g.tobytes(): f.tolist() for g, f in zip(before.genomes, before.objectives)}
+        new_rows = [k for k, (g, f) in enumerate(zip(A.genomes, A.objectives)) if old.get(g.tobytes()) != f.tolist()]
+        assert all(A.genomes[k].tobytes() in ever for k in new_rows)
+        if new_rows:
+            exact = score(fn(*args, A.genomes[new_rows]), THREE, 49.0)
+            np.testing.assert_array_equal(A.objectives[new_rows], exact.objectives)
+            assert (exact.violation <= 0).all()
+        # a design the phase verified carries its exact values if the archive holds it
+        for g, f in zip(A.genomes, A.objectives):
+            if g.tobytes() in ever:
+                np.testing.assert_array_equal(memo.scores(g[None, :], THREE, 49.0, record=False)[0][0], f)
+    assert st.counters.corner_generations == 4 and st.corner.counters.verified > 0 and ever
+    assert st.corner.counters.polish_generations == 1
+    # the phase reached further in efficiency than the three-objective search had
+    assert st.archive.objectives[:, 0].min() < first.objectives[:, 0].min()
+
+
+# ---- the toy problem: no verify evaluator ---------------------------------------------------
+def _toy_run(gens, *, state=None, workers=1, on_generation=None, holder=None, **kw):
+    problem = ToyProblem()
+    settings = loop.Settings(objectives=THREE, power_w=49.0, population=8, corner_population=12,
+                             corner_fraction=kw.pop("corner_fraction", 0.5), **kw)
+    fn, args = problem.scorer("cycle")
+    with Evaluator(fn, args, workers=workers) as ev:
+        return loop.evolve(problem, ev, settings, loop.Stop(gens), state=state, seed=5, on_generation=on_generation,
+                           holder=holder)
+
+
+@pytest.mark.e2e
+def test_without_verification_the_phase_offers_everything_it_scores():
+    """The toy problem has no verify evaluator: the phase's children join the archive with
+    their search values (as any generation's), and its runs are the same on two workers."""
+    final = _toy_run(12)
+    assert final.counters.corner_generations == 6 and final.corner.counters.verified == 0
+    assert pareto_mask(final.archive.objectives).all()
+    _same(final, _toy_run(12, workers=2))
+    off = _toy_run(12, corner_fraction=0.0)
+    assert off.corner is None and off.counters.corner_generations == 0
+    # the corner climbs efficiency further than the three-objective search alone
+    assert final.archive.objectives[:, 0].min() < off.archive.objectives[:, 0].min()
+
+
+@pytest.mark.unit
+def test_phase_rules():
+    assert not corner.cornering(loop.Settings(objectives=THREE, power_w=49.0))  # off by default
+    assert corner.cornering(loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=0.2))
+    assert not corner.cornering(loop.Settings(objectives=THREE[:1], power_w=49.0, corner_fraction=0.2))
+    cs = corner.corner_settings(loop.Settings(objectives=THREE, power_w=49.0, algorithm="nsga3", population=64))
+    assert [o.name for o in cs.objectives] == ["efficiency"] and cs.population == 256
+    assert cs.algorithm == "nsga2" and cs.corner_fraction == 0.0
+    with pytest.raises(ValueError, match="corner_fraction"):
+        loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=1.5)
+    with pytest.raises(ValueError, match="corner_seed"):
+        loop.Settings(objectives=THREE, power_w=49.0, corner_seed=-0.1)
+    archive = Archive(np.arange(10, dtype=np.int64).reshape(5, 2), np.array([[3.0, 0], [1, 1], [2, 2], [1, 0],
+                                                                            [5, 5]]))
+    np.testing.assert_array_equal(corner.corner_seeds(archive, 8, 0.5), [[2, 3], [6, 7], [4, 5], [0, 1]])
+    np.testing.assert_array_equal(corner.corner_seeds(archive, 4, 0.5), [[2, 3], [6, 7]])
+    assert corner.corner_seeds(archive, 8, 0.0).shape == (0, 2)
+
+
+@pytest.mark.unit
+def test_checkpoint_round_trip_with_the_corner_population(tmp_path):
+    final = _toy_run(8)
+    assert final.corner is not None
+    ckpt.save(tmp_path, final)
+    loaded = ckpt.load(tmp_path)
+    _same(final, loaded.state)
+    assert loaded.meta["corner"]["counters"] == final.corner.counters.to_record()
+    before = _toy_run(3, corner_fraction=0.0)  # no phase: no corner arrays, and none loaded
+    ckpt.save(tmp_path / "before", before)
+    arrays, meta = ckpt.read(tmp_path / "before" / ckpt.LATEST)
+    assert "corner" not in meta and not any(n.startswith("corner_") for n in arrays)
+    assert ckpt.load(tmp_path / "before").state.corner is None
+
+
+@pytest.mark.unit
+def test_a_checkpoint_with_a_damaged_corner_population_falls_back(tmp_path):
+    import zipfile
+
+    ckpt.save(tmp_path, _toy_run(7))
+    ckpt.save(tmp_path, _toy_run(8))
+    latest = tmp_path / ckpt.LATEST
+    with zipfile.ZipFile(latest) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["meta.json"])
+    meta.pop("corner")  # arrays without the phase's counters
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(latest, "w") as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+    with pytest.raises(ckpt.CheckpointError, match="corner phase arrays without"):
+        ckpt.read(latest)
+    with pytest.warns(ckpt.CheckpointWarning, match="falling back"):
+        assert ckpt.load(tmp_path).state.generation == 7
+
+
+# ---- run folders ------------------------------------------------------------------------
+def _start(tmp_path, name, **kw):
+    from evo_pimsyn.engine.session import RunOptions, start
+
+    out = tmp_path / name
+    opts = dict(model="toy", power_w=49.0, problem="toy", population=12, out=str(out), quiet=True, seed=3)
+    opts.update(kw)
+    assert start(RunOptions(**opts)) == 0
+    return out
+
+
+@pytest.mark.e2e
+def test_run_json_records_the_corner_fraction_in_its_settings_hash(tmp_path):
+    from evo_pimsyn.engine import outputs
+    from evo_pimsyn.engine.session import SEARCH_KEYS, RunOptions, check_run_record, plan
+
+    runs = {c: plan(RunOptions(model="toy", power_w=49.0, problem="toy", corner=c))[1] for c in (0.0, 0.2, 0.3)}
+    assert [r["corner_fraction"] for r in runs.values()] == [0.0, 0.2, 0.3]
+    assert len({r["config_hash"] for r in runs.values()}) == 3
+    # the phase off hashes as a run from before it existed: a study's older cells stay its own
+    off = runs[0.0]
+    assert off["config_hash"] == outputs.canonical_hash({k: off[k] for k in SEARCH_KEYS if k != "corner_fraction"})
+    assert "corner_fraction" not in check_run_record(off) and check_run_record(runs[0.2])["corner_fraction"] == 0.2
+    assert RunOptions(model="toy", power_w=49.0).corner == loop.Settings.corner_fraction == 0.0
+    out = _start(tmp_path, "on", generations=10, corner=0.2)
+    rows = pd.read_csv(out / "generations.csv")
+    assert rows["corner_generations"].tolist() == [0] * 9 + [1, 2]  # the last fifth: generations 9 and 10
+    assert json.loads((out / "run.json").read_text())["corner_fraction"] == 0.2
+    off = _start(tmp_path, "default", generations=10)
+    assert (pd.read_csv(off / "generations.csv")["corner_generations"] == 0).all()
+    assert json.loads((off / "run.json").read_text())["corner_fraction"] == 0.0
+
+
+def _make_legacy(out):
+    """Turn a run into one recorded before the corner phase existed: no corner_fraction in
+    run.json, its hash over the older keys, and checkpoints that record only that hash."""
+    from evo_pimsyn.engine import outputs
+    from evo_pimsyn.engine.session import SEARCH_KEYS
+
+    run = json.loads((out / "run.json").read_text())
+    run.pop("corner_fraction")
+    run["config_hash"] = outputs.canonical_hash({k: run[k] for k in SEARCH_KEYS if k != "corner_fraction"})
+    (out / "run.json").write_text(json.dumps(run, indent=2))
+    loaded = ckpt.load(out / "checkpoints")
+    ckpt.save(out / "checkpoints", loaded.state, config_hash=run["config_hash"], model_hash=run["model_hash"])
+
+
+@pytest.mark.e2e
+def test_a_run_recorded_before_the_corner_phase_resumes_without_it(tmp_path):
+    """An older run (no corner_fraction in run.json) resumed to 12 generations runs none of
+    the phase: it ends as a run started with --corner 0 does, not as one with --corner 0.2."""
+    from evo_pimsyn.engine.session import check_run_record, resume
+
+    old = _start(tmp_path, "old", generations=5, corner=0.0)
+    _make_legacy(old)
+    assert "corner_fraction" not in check_run_record(json.loads((old / "run.json").read_text()))
+    assert resume(old, generations=12, quiet=True) == 0
+    rows = pd.read_csv(old / "generations.csv")
+    assert (rows["corner_generations"] == 0).all() and len(rows) == 13
+    h.assert_same_results(old, _start(tmp_path, "off", generations=12, corner=0.0))
+    with_phase = _start(tmp_path, "on", generations=12, corner=0.2)
+    assert pd.read_csv(with_phase / "generations.csv")["corner_generations"].iloc[-1] > 0
+    assert (old / "pareto.csv").read_bytes() != (with_phase / "pareto.csv").read_bytes()
+
+
+@pytest.mark.e2e
+def test_an_edited_corner_fraction_is_refused(tmp_path):
+    from evo_pimsyn.engine.session import resume
+    from fitness.errors import InputError
+
+    out = _start(tmp_path, "run", generations=3, corner=0.2)
+    path = out / "run.json"
+    run = json.loads(path.read_text())
+    run["corner_fraction"] = 0.5
+    path.write_text(json.dumps(run))
+    with pytest.raises(InputError, match="run.json's corner_fraction is 0.5 but its checkpoint .* with 0.2"):
+        resume(out, quiet=True)
+    run["corner_fraction"] = 2
+    path.write_text(json.dumps(run))
+    with pytest.raises(InputError, match="field 'corner_fraction' must be a fraction in"):
+        resume(out, quiet=True)
