@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,6 +99,24 @@ def wait_for_generation(run_dir: Path, generation: int, proc: subprocess.Popen, 
         time.sleep(0.005)
 
 
+def wait_for_checkpoint(run_dir: Path, generation: int, proc: subprocess.Popen, timeout: float = 120) -> dict:
+    """Return the checkpoint's meta once it is of ``generation`` or later (or {} if the
+    process ended first). generations.csv is written before the checkpoint, so a kill timed
+    on it can land between the two."""
+    path = run_dir / "checkpoints" / "checkpoint.npz"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                meta = json.loads(zf.read("meta.json"))
+            if meta["generation"] >= generation:
+                return meta
+        except (FileNotFoundError, zipfile.BadZipFile, KeyError, ValueError):
+            pass  # not written yet, or replaced while being read
+        time.sleep(0.005)
+    return {}
+
+
 def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> bool:
     """Send ``sig``; True if the process was still running (so the kill interrupted it)."""
     alive = proc.poll() is None
@@ -120,3 +140,15 @@ def assert_same_results(a: Path, b: Path) -> None:
         assert (a / name).exists() == (b / name).exists()
         if (a / name).exists():
             assert (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def start_toy(tmp_path: Path, name: str, **kw) -> Path:
+    """An in-process toy run (three objectives, population 12, seed 3) in ``tmp_path/name``;
+    ``kw`` override any RunOptions field. Returns the run folder."""
+    from evo_pimsyn.engine.session import RunOptions, start  # the session imports numba kernels
+
+    out = tmp_path / name
+    opts = dict(model="toy", power_w=49.0, problem="toy", population=12, out=str(out), quiet=True, seed=3)
+    opts.update(kw)
+    assert start(RunOptions(**opts)) == 0
+    return out

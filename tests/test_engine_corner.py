@@ -250,16 +250,6 @@ def test_a_checkpoint_with_a_damaged_corner_population_falls_back(tmp_path):
 
 
 # ---- run folders ------------------------------------------------------------------------
-def _start(tmp_path, name, **kw):
-    from evo_pimsyn.engine.session import RunOptions, start
-
-    out = tmp_path / name
-    opts = dict(model="toy", power_w=49.0, problem="toy", population=12, out=str(out), quiet=True, seed=3)
-    opts.update(kw)
-    assert start(RunOptions(**opts)) == 0
-    return out
-
-
 @pytest.mark.e2e
 def test_run_json_records_the_corner_fraction_in_its_settings_hash(tmp_path):
     from evo_pimsyn.engine import outputs
@@ -273,11 +263,11 @@ def test_run_json_records_the_corner_fraction_in_its_settings_hash(tmp_path):
     assert off["config_hash"] == outputs.canonical_hash({k: off[k] for k in SEARCH_KEYS if k != "corner_fraction"})
     assert "corner_fraction" not in check_run_record(off) and check_run_record(runs[0.2])["corner_fraction"] == 0.2
     assert RunOptions(model="toy", power_w=49.0).corner == loop.Settings.corner_fraction == 0.0
-    out = _start(tmp_path, "on", generations=10, corner=0.2)
+    out = h.start_toy(tmp_path, "on", generations=10, corner=0.2)
     rows = pd.read_csv(out / "generations.csv")
     assert rows["corner_generations"].tolist() == [0] * 9 + [1, 2]  # the last fifth: generations 9 and 10
     assert json.loads((out / "run.json").read_text())["corner_fraction"] == 0.2
-    off = _start(tmp_path, "default", generations=10)
+    off = h.start_toy(tmp_path, "default", generations=10)
     assert (pd.read_csv(off / "generations.csv")["corner_generations"] == 0).all()
     assert json.loads((off / "run.json").read_text())["corner_fraction"] == 0.0
 
@@ -302,14 +292,14 @@ def test_a_run_recorded_before_the_corner_phase_resumes_without_it(tmp_path):
     the phase: it ends as a run started with --corner 0 does, not as one with --corner 0.2."""
     from evo_pimsyn.engine.session import check_run_record, resume
 
-    old = _start(tmp_path, "old", generations=5, corner=0.0)
+    old = h.start_toy(tmp_path, "old", generations=5, corner=0.0)
     _make_legacy(old)
     assert "corner_fraction" not in check_run_record(json.loads((old / "run.json").read_text()))
     assert resume(old, generations=12, quiet=True) == 0
     rows = pd.read_csv(old / "generations.csv")
     assert (rows["corner_generations"] == 0).all() and len(rows) == 13
-    h.assert_same_results(old, _start(tmp_path, "off", generations=12, corner=0.0))
-    with_phase = _start(tmp_path, "on", generations=12, corner=0.2)
+    h.assert_same_results(old, h.start_toy(tmp_path, "off", generations=12, corner=0.0))
+    with_phase = h.start_toy(tmp_path, "on", generations=12, corner=0.2)
     assert pd.read_csv(with_phase / "generations.csv")["corner_generations"].iloc[-1] > 0
     assert (old / "pareto.csv").read_bytes() != (with_phase / "pareto.csv").read_bytes()
 
@@ -319,7 +309,7 @@ def test_an_edited_corner_fraction_is_refused(tmp_path):
     from evo_pimsyn.engine.session import resume
     from fitness.errors import InputError
 
-    out = _start(tmp_path, "run", generations=3, corner=0.2)
+    out = h.start_toy(tmp_path, "run", generations=3, corner=0.2)
     path = out / "run.json"
     run = json.loads(path.read_text())
     run["corner_fraction"] = 0.5

@@ -246,13 +246,9 @@ SEARCHES = [
 ]
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("net, setting, pins, dup", SEARCHES, ids=lambda v: str(v))
-def test_short_search_with_restarts_and_polish_never_leaves_the_pins(net, setting, pins, dup):
-    """A real single-objective search (analytic scores, cycle-model verification) with a
-    restart after every stalled generation and a polish phase: every genome it scores,
-    keeps or archives is on the pins and carries the mode's duplication."""
-    problem = PimProblem(network=reference_network(net), hardware=hardware(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
+def _recording(problem):
+    """(seen, evaluate, verify): the analytic and cycle scorers of ``problem``, each keeping
+    a copy of every batch of genomes it is asked about in ``seen``."""
     seen = []
 
     def evaluate(G):
@@ -262,6 +258,18 @@ def test_short_search_with_restarts_and_polish_never_leaves_the_pins(net, settin
     def verify(G):
         seen.append(np.array(G, copy=True))
         return score_designs(*problem.scorer("cycle")[1], G)
+
+    return seen, evaluate, verify
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("net, setting, pins, dup", SEARCHES, ids=lambda v: str(v))
+def test_short_search_with_restarts_and_polish_never_leaves_the_pins(net, setting, pins, dup):
+    """A real single-objective search (analytic scores, cycle-model verification) with a
+    restart after every stalled generation and a polish phase: every genome it scores,
+    keeps or archives is on the pins and carries the mode's duplication."""
+    problem = PimProblem(network=reference_network(net), hardware=hardware(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
+    seen, evaluate, verify = _recording(problem)
 
     settings_ = loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=12, fidelity="analytic",
                               restart_after=1, restart_min_gain=0.5, polish_fraction=0.3)
@@ -278,16 +286,8 @@ def test_a_three_objective_search_with_its_corner_phase_never_leaves_the_pins():
     """The corner phase's seeds (archive designs), fresh designs, children, neighbours,
     polish and its verified designs offered to the archive: all on the pins."""
     net, setting, pins, dup = SEARCHES[1]
-    problem = PimProblem(network=_net(net), hardware=_hw(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
-    seen = []
-
-    def evaluate(G):
-        seen.append(np.array(G, copy=True))
-        return score_designs(*problem.scorer("analytic")[1], G)
-
-    def verify(G):
-        seen.append(np.array(G, copy=True))
-        return score_designs(*problem.scorer("cycle")[1], G)
+    problem = PimProblem(network=reference_network(net), hardware=hardware(), power_w=49.0, macro_setting=setting, pins=pins, dup=dup)
+    seen, evaluate, verify = _recording(problem)
 
     settings_ = loop.Settings(objectives=parse_objectives(None), power_w=49.0, population=12, fidelity="analytic",
                               corner_fraction=0.5, corner_population=16, polish_fraction=0.5)
