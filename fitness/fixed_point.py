@@ -82,6 +82,8 @@ class FixedPoint:
     memory_dynamic_nj: np.ndarray  # float[B]
     rounds: np.ndarray  # int[B]
     converged: np.ndarray = None  # bool[B]: the last round gave back its input capacity
+    # bool[B]: the ``min-capacity`` fix raised the last capacity to the table's smallest (Q21)
+    capacity_floored: np.ndarray = None
 
 
 def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
@@ -96,8 +98,18 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
                     bubbles=np.zeros(n, dtype=np.int64), clk_ns=np.full(n, np.nan),
                     units=np.zeros((n, n_layer, N_COMPONENTS)), memory_row=np.full(n, -1, dtype=np.int64),
                     capacity_kb=np.zeros(n, dtype=np.int64), memory_dynamic_nj=np.full(n, np.nan),
-                    rounds=np.zeros(n, dtype=np.int64), converged=np.zeros(n, dtype=bool))
+                    rounds=np.zeros(n, dtype=np.int64), converged=np.zeros(n, dtype=bool),
+                    capacity_floored=np.zeros(n, dtype=bool))
     larger_capacity = "fixed-point" in prep.fixes
+    smallest_kb = table.sizes_kb[0] if "min-capacity" in prep.fixes else None
+
+    def floor(idx, k, ok):
+        # min-capacity (Q21): a buffer need below the smallest scratchpad gets that scratchpad
+        if smallest_kb is None:
+            return k
+        low = ok & (k < smallest_kb)
+        fp.capacity_floored[idx] = low
+        return np.where(low, smallest_kb, k)
     fc_in_clock = "fc" in prep.fixes
 
     def refuse(idx, mask, reason, crash):
@@ -113,6 +125,7 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     for reason in set(res.status) - {"ok"}:
         refuse(idx, res.status == reason, reason, True)
     k_prev, cap_ok = capacities_kb(res.elements, hw.data_res)
+    k_prev = floor(idx, k_prev, cap_ok)
     refuse(idx, (res.status == "ok") & ~cap_ok, "zero_buffer_need", True)
     refuse(idx, (res.status == "ok") & cap_ok & (k_prev > MAX_CAPACITY_KB), "initial_memory_capacity_gt_4096", False)
     fp.capacity_kb[idx] = k_prev
@@ -176,6 +189,7 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
         k_new, cap_ok = capacities_kb(res.elements, hw.data_res)
         refuse(idx, fine & ~cap_ok, "zero_buffer_need", True)
         fine &= cap_ok
+        k_new = floor(idx, k_new, fine)
         idx, k_new, k_old = idx[fine], k_new[fine], fp.capacity_kb[idx][fine]
         fp.steps[idx] = res.steps[fine]
         fp.bubbles[idx] = res.bubbles[fine]
@@ -204,7 +218,8 @@ def solve(prep: Prepared, scheduler: Scheduler = cycle_scheduler) -> FixedPoint:
     return fp
 
 
-_CYCLE_FIELDS = ("steps", "bubbles", "clk_ns", "units", "memory_row", "capacity_kb", "memory_dynamic_nj")
+_CYCLE_FIELDS = ("steps", "bubbles", "clk_ns", "units", "memory_row", "capacity_kb", "memory_dynamic_nj",
+                 "capacity_floored")
 NOT_CONVERGED = "memory_capacity_not_converged"
 
 

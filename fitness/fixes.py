@@ -23,6 +23,7 @@ FIXES: dict[str, str] = {
     "live-window": "Q24",
     "pixel-window": "Q25",
     "fixed-point": "Q26",
+    "min-capacity": "Q21",
     "non-square": "Q1",
     "pool-surplus": "Q11",
     "input-load": "-",

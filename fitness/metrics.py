@@ -119,5 +119,6 @@ def metrics_frame(prep: Prepared, fp: FixedPoint, power_check: str = DEFAULT_POW
         "bubbles": masked_int(fp.bubbles),
         "fixed_point_rounds": masked_int(fp.rounds),
         "fixed_point_converged": pd.arrays.BooleanArray(np.where(scored, fp.converged, False), ~scored),
+        "capacity_floored": pd.arrays.BooleanArray(np.where(scored, fp.capacity_floored, False), ~scored),
     })
     return pd.DataFrame(data)

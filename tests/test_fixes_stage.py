@@ -343,6 +343,59 @@ def test_alexnet_oscillation_under_the_fix(alexnet, hw):
     assert an.efficiency_gops_w == pytest.approx(r.efficiency_gops_w, rel=0.02)
 
 
+# ---- min-capacity (Q21) ----------------------------------------------------------------------------
+
+TINY_CONV_POOL_FC = dict(name="tiny", layers=[
+    {"name": "c1", "kind": "conv", "in_channels": 3, "out_channels": 8, "in_hw": [8, 8], "out_hw": [8, 8],
+     "kernel": [3, 3], "pads": [1, 1, 1, 1]},
+    {"name": "p1", "kind": "pool", "in_channels": 8, "out_channels": 8, "in_hw": [8, 8], "out_hw": [4, 4],
+     "kernel": [2, 2], "stride": [2, 2], "providers": ["c1"]},
+    {"name": "f1", "kind": "fc", "in_channels": 128, "out_channels": 10, "in_hw": [1, 1], "out_hw": [1, 1],
+     "providers": ["p1"]}])
+
+
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_a_need_below_the_smallest_scratchpad_is_priced_as_that_scratchpad(hw, monkeypatch, shortcut):
+    """A buffer need of 25,000 elements (50,000 B at 16 bits; 0.9 x that rounds up to 2^16 B =
+    64 KB, §8.7) is the smallest scratchpad; a need of a quarter of that asks 16 KB, which has no
+    table entry (PIMSYN: KeyError, Q21). Under the fix the smaller need gets the 64 KB scratchpad,
+    so every figure is that of the 64 KB need, and the row says it was floored."""
+    monkeypatch.setattr(fixed_point, "CYCLE_SHORTCUT", shortcut)
+    sizes = sorted(hw.memory)
+    assert sizes[0] == 64
+    small, at_64 = ELEMENTS_128KB / 8, ELEMENTS_128KB / 2
+    r = run(CPF, hw, INPUT_REC, "none", fixed_need(700, small)).frame.iloc[0]
+    assert (bool(r.feasible), r.reason) == (False, "capacity_below_64kb (Q21)")
+    floored = run(CPF, hw, INPUT_REC, "min-capacity", fixed_need(700, small))
+    exact = run(CPF, hw, INPUT_REC, "min-capacity", fixed_need(700, at_64))
+    f, e = floored.frame.iloc[0], exact.frame.iloc[0]
+    assert bool(f.feasible) and f.memory_capacity_kb == 64 and bool(f.capacity_floored)
+    assert sizes[floored.fixed_point.memory_row[0]] == 64
+    assert bool(e.feasible) and not bool(e.capacity_floored)
+    for col in ("clk_ns", "steps", "energy_nj", "energy_memory_dynamic_nj", "energy_memory_static_nj",
+                "peak_power_w", "efficiency_gops_w", "memory_capacity_kb"):
+        assert f[col] == e[col], col
+    # a need the table holds is not touched by the fix
+    pd.testing.assert_frame_equal(exact.frame.drop(columns=["fixes"], errors="ignore"),
+                                  run(CPF, hw, INPUT_REC, "none", fixed_need(700, at_64)).frame
+                                  .drop(columns=["fixes"], errors="ignore"))
+
+
+def test_min_capacity_on_a_network_that_needs_less_than_64kb(hw):
+    """MODEL.md Q21's refusal on a real tiny network (both schedulers): with the fix both
+    evaluators return the design at 64 KB, flagged."""
+    from fitness.network import Network
+
+    net = Network.from_dict(TINY_CONV_POOL_FC)
+    rec = dict(total_power_W=5, rram_ratio=0.3, rram_res=2, xbar_size=128, dac_res=1, macro_setting="specified",
+               dup=[4], macro_num=[2, 1])
+    for fidelity in ("cycle", "analytic"):
+        none = evaluate(net, hw, [rec], fidelity, power_check="pimsyn").iloc[0]
+        assert none.reason == "capacity_below_64kb (Q21)", fidelity
+        fixed = evaluate(net, hw, [rec], fidelity, power_check="pimsyn", fixes="min-capacity").iloc[0]
+        assert bool(fixed.feasible) and fixed.memory_capacity_kb == 64 and bool(fixed.capacity_floored), fidelity
+
+
 # ---- switches and agreement on the reference networks --------------------------------------------
 
 @pytest.fixture(scope="module")
