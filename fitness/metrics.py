@@ -83,6 +83,9 @@ def metrics_frame(prep: Prepared, fp: FixedPoint, power_check: str = DEFAULT_POW
     def masked_int(values):
         return pd.arrays.IntegerArray(np.where(scored, values, 0).astype(np.int64), ~scored)
 
+    def masked_bool(values):
+        return pd.arrays.BooleanArray(np.where(scored, values, False), ~scored)
+
     data: dict[str, Any] = {
         # pd.array converts to pandas' string dtype in one pass (astype(str) first makes a
         # fixed-width numpy copy that pandas converts again)
@@ -118,7 +121,7 @@ def metrics_frame(prep: Prepared, fp: FixedPoint, power_check: str = DEFAULT_POW
         "adc_res": prep.adc_res,
         "bubbles": masked_int(fp.bubbles),
         "fixed_point_rounds": masked_int(fp.rounds),
-        "fixed_point_converged": pd.arrays.BooleanArray(np.where(scored, fp.converged, False), ~scored),
-        "capacity_floored": pd.arrays.BooleanArray(np.where(scored, fp.capacity_floored, False), ~scored),
+        "fixed_point_converged": masked_bool(fp.converged),
+        "capacity_floored": masked_bool(fp.capacity_floored),
     })
     return pd.DataFrame(data)
