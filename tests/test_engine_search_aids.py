@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import checkpoint as ckpt
-from evo_pimsyn.engine import loop, verification
+from evo_pimsyn.engine import loop, restarts, verification
 from evo_pimsyn.engine.evaluation import Evaluator
 from evo_pimsyn.engine.objectives import parse_objectives
 from tests import engine_helpers as h
@@ -277,7 +277,8 @@ def test_perturb_redraws_layers_at_the_elite_setting(problem):
 def test_every_other_restart_seeds_half_the_population_from_the_archive(problem):
     """The 1st, 3rd, ... restart's fresh population: its second half are perturbed archive
     designs (the archive's global setting), the first half fresh genomes. The 2nd, 4th, ...
-    restart and restart_elite=0 give only fresh genomes."""
+    restart and restart_elite=0 give only fresh genomes, of global settings other than the
+    one the population had converged on."""
     from genomes.layout import N_GLOBAL
 
     state = _run(problem, _settings(restart_after=0), 4)
@@ -289,21 +290,59 @@ def test_every_other_restart_seeds_half_the_population_from_the_archive(problem)
         seen.append(np.array(G))
         return fn(*args, G)
 
-    rng = np.random.Generator(type(state.rng.bit_generator)())
-    rng.bit_generator.state = state.rng.bit_generator.state
-    initial = problem.initial(8, rng)  # what the restart draws first, from the state's generator
+    def draw(n):  # what the restart draws first, from the state's generator
+        rng = np.random.Generator(type(state.rng.bit_generator)())
+        rng.bit_generator.state = state.rng.bit_generator.state
+        return problem.initial(n, rng)
+
+    initial = draw(8)
+    # a wholly fresh restart draws from the settings other than the converged population's
+    best = np.flatnonzero(state.violation <= 0)[np.argmin(state.objectives[state.violation <= 0, 0])]
+    pool = draw(8 * restarts.FRESH_DRAWS)
+    other = pool[problem.setting_keys(pool) != problem.setting_keys(state.population[best:best + 1])[0]]
     arch = {tuple(g[:N_GLOBAL]) for g in state.archive.genomes}
-    for elite, done, seeded in ((0.5, 0, True), (0.5, 1, False), (0.5, 2, True), (0.0, 0, False)):
+    for elite, done, seeded in ((0.5, 0, True), (0.5, 1, False), (0.5, 2, True), (0.5, 3, False), (0.0, 0, False)):
         seen.clear()
         restart = loop.replace(state, counters=loop.replace(state.counters, stall=10**6, restarts=done))
         new, _ = loop.step(restart, problem, evaluate, _settings(restart_after=1, restart_elite=elite))
         assert new.counters.restarts == done + 1
         fresh = seen[0]
         if not seeded:
-            np.testing.assert_array_equal(fresh, initial)
+            np.testing.assert_array_equal(fresh, other[:8])
             continue
         np.testing.assert_array_equal(fresh[:4], initial[:4])
         assert all(tuple(g[:N_GLOBAL]) in arch for g in fresh[4:])
         assert not (fresh[4:] == initial[4:]).all(axis=1).any()
     with pytest.raises(ValueError):
         _settings(restart_elite=1.5)
+
+
+@pytest.mark.unit
+def test_verification_per_generation_halves_after_each_limit_of_misses_down_to_a_quarter():
+    settings = _settings(verify_limit=8)
+    limits = [verification.adaptive_limit(settings, m).verify_limit for m in (0, 7, 8, 15, 16, 24, 10**6)]
+    assert limits == [8, 8, 4, 4, 2, 2, 2]
+    assert verification.adaptive_limit(_settings(verify_limit=2), 10**6).verify_limit == 1
+    one = _settings(verify_limit=1)
+    assert verification.adaptive_limit(one, 100) is one
+
+
+@pytest.mark.unit
+def test_a_run_whose_checks_never_raise_the_best_verifies_less_and_less():
+    """An exact model that rates every design 1 GOPS/W: after generation 0 no check ever
+    raises the best verified design, so the checks a generation makes fall 8, 4, 4, 2, ..."""
+    from evo_pimsyn.engine.toy import ToyProblem, score_toy
+
+    toy = ToyProblem()
+
+    def flat(G):
+        frame = score_toy(toy.high, toy.power_w, 0.0, G)
+        return frame.assign(efficiency_gops_w=np.where(frame["feasible"], 1.0, 0.0))
+
+    settings = loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=32,
+                             fidelity="analytic", restart_after=0, polish_fraction=0.0, verify_limit=8)
+    with Evaluator(*toy.scorer("analytic"), workers=1) as ev:
+        state = loop.evolve(toy, ev, settings, loop.Stop(generations=10), seed=1, verify=flat)
+    per_generation = np.diff([row["verified"] for row in state.logbook]).tolist()
+    assert per_generation == [8, 4, 4, 2, 2, 2, 2, 2, 2, 2]
+    assert state.counters.verify_misses == sum(per_generation)

@@ -40,6 +40,10 @@ class Archive:
     def __len__(self) -> int:
         return len(self.genomes)
 
+    def best_value(self) -> float:
+        """The smallest first objective (minimization form); ``inf`` when empty."""
+        return float(self.objectives[:, 0].min()) if len(self.objectives) else float("inf")
+
     def update(self, G: np.ndarray, F: np.ndarray, feasible: np.ndarray) -> None:
         """Merge a batch; only feasible rows with finite objectives can enter."""
         ok = feasible & np.isfinite(F).all(axis=1)

@@ -10,18 +10,22 @@ setting within seconds), every generation also scores a local-search batch
 crossbar size and cell / DAC resolution), and after ``Settings.restart_after``
 generations without progress of the population (its hypervolume) it restarts from
 ``problem.initial`` (the archive keeps the bests); every other restart makes half of
-the fresh population large-neighbourhood moves of archive designs (``problem.perturb``).
+the fresh population large-neighbourhood moves of archive designs (``problem.perturb``),
+and the restarts in between draw from the global settings the run has not yet converged
+on (``engine/restarts.py``).
 With one objective and a ``verify`` evaluator (the exact cycle model behind an analytic
 search), designs that would become the best are re-scored with it first, so the search
-cannot settle on a design the fast fidelity over-rates, and the last
+cannot settle on a design the fast fidelity over-rates; checks that keep failing to find
+a better design are made fewer (``verification.adaptive_limit``). The last
 ``Settings.polish_fraction`` of the run polishes the best verified design (its neighbours
 only, the best of them verified whatever the bar); both live in ``engine/verification.py``.
 With several objectives, the last ``Settings.corner_fraction`` of the run evolves a
 single-objective population instead, which climbs the first objective's extreme with all
 of the above and offers what it finds to the archive (``engine/corner.py``, :func:`corner_step`).
-The stall counter, restart, verification, polish and corner counts (``State.counters``), the
-verified flags (``State.verified``), search-fidelity values (``State.search_values``) and
-the corner phase's population (``State.corner``) are checkpointed.
+The stall counter, restart, verification, miss, polish and corner counts and the explored
+settings (``State.counters``), the verified flags (``State.verified``), search-fidelity
+values (``State.search_values``) and the corner phase's population (``State.corner``) are
+checkpointed.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 import pandas as pd
 
-from evo_pimsyn.engine import nsga
+from evo_pimsyn.engine import nsga, restarts
 from evo_pimsyn.engine.archive import Archive, hv_reference, normalized_hypervolume
 from evo_pimsyn.engine.corner import Recorder, corner_seeds, corner_settings, cornering
 from evo_pimsyn.engine.evaluation import Scores, score
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from evo_pimsyn.engine.problem import Problem
-from evo_pimsyn.engine.verification import archivable, polish_children, verify_best, verify_top, verifying
+from evo_pimsyn.engine.verification import (adaptive_limit, archivable, best_verified_value, polish_children,
+                                            verify_best, verify_top, verifying)
 from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 ALGORITHMS = ("nsga2", "nsga3")
@@ -181,6 +186,12 @@ class Counters:
     verified: int = 0  # rows re-scored with the verify evaluator (repeats of a design included)
     polish_generations: int = 0
     corner_generations: int = 0  # generations of the corner phase (engine/corner.py)
+    # rows verified since a verification last raised the population's best verified design
+    # (verification.adaptive_limit)
+    verify_misses: int = 0
+    # global settings (Problem.setting_keys) the population had converged on at its
+    # restarts: a wholly fresh restart draws its designs from the others (engine/restarts.py)
+    explored: tuple[int, ...] = ()
 
     def progressed(self, hv: float, min_gain: float = 0.0) -> "Counters":
         """After a generation whose population has hypervolume ``hv``: the stall count is 0
@@ -196,7 +207,8 @@ class Counters:
     def to_record(self) -> dict:
         return {"stall": self.stall, "best_hv": self.best_hv, "restarts": self.restarts,
                 "verified": self.verified, "polish_generations": self.polish_generations,
-                "corner_generations": self.corner_generations}
+                "corner_generations": self.corner_generations, "verify_misses": self.verify_misses,
+                "explored": list(self.explored)}
 
     @classmethod
     def from_record(cls, record: dict) -> "Counters":
@@ -211,11 +223,14 @@ class Counters:
         if best_hv is not None and (isinstance(best_hv, bool) or not isinstance(best_hv, (int, float))):
             raise ValueError(f"counter 'best_hv' must be a number or null, got {best_hv!r}")
         counts = {k: record.get(k, 0) for k in ("stall", "restarts", "verified", "polish_generations",
-                                                "corner_generations")}
+                                                "corner_generations", "verify_misses")}
         for key, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"counter {key!r} must be an int >= 0, got {value!r}")
-        return cls(best_hv=None if best_hv is None else float(best_hv), **counts)
+        explored = record.get("explored", [])
+        if not isinstance(explored, list) or any(isinstance(k, bool) or not isinstance(k, int) for k in explored):
+            raise ValueError(f"counter 'explored' must be a list of ints, got {explored!r}")
+        return cls(best_hv=None if best_hv is None else float(best_hv), explored=tuple(explored), **counts)
 
 
 @dataclass(kw_only=True)
@@ -358,8 +373,9 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         # Restart: a fresh initial population (the archive keeps the old bests), so that
         # a converged population explores other global settings and basins again; every
         # other restart breeds half of it from the archive (Settings.restart_elite).
-        G = np.asarray(problem.initial(n, rng), dtype=np.int64)
         n_elite = int(round(settings.restart_elite * n)) if counters.restarts % 2 == 0 else 0
+        explored = restarts.explored_settings(problem, G, F, V, counters.explored, len(settings.objectives))
+        G = restarts.fresh_genomes(problem, n, rng, explored if n_elite == 0 else ())
         if n_elite > 0 and len(archive.genomes):
             moved = problem.perturb(archive.genomes, G[:n_elite], rng)
             if moved is not None:
@@ -372,7 +388,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         evaluations += len(G)
         # the fresh population's own progress counts from here (best_hv None)
         counters = replace(counters, restarts=counters.restarts + 1, stall=0, best_hv=None,
-                           verified=counters.verified + n_verified)
+                           verified=counters.verified + n_verified, verify_misses=0, explored=explored)
     if polishing:
         counters = replace(counters, polish_generations=counters.polish_generations + 1)
     else:
@@ -392,8 +408,13 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
     if polishing:
         allF, allV, allflags, n_top = verify_top(allG, allF, allV, allflags, allfast, verify, settings)
         counters = replace(counters, verified=counters.verified + n_top)
-    allF, allV, allflags, n_verified = verify_best(allG, allF, allV, allflags, allfast, verify, settings)
-    counters = replace(counters, verified=counters.verified + n_verified)
+    allF, allV, allflags, n_verified = verify_best(allG, allF, allV, allflags, allfast, verify,
+                                                   adaptive_limit(settings, counters.verify_misses))
+    # a miss: a check that found no design better than any verified before (the archive,
+    # which takes verified designs only while verifying)
+    raised = best_verified_value(allF, allV, allflags) < archive.best_value()
+    misses = 0 if raised else counters.verify_misses + n_verified
+    counters = replace(counters, verified=counters.verified + n_verified, verify_misses=misses)
     selF, selV = penalize_duplicates(allG, allF, allV)
     if settings.algorithm == "nsga3":
         if ref_points is None:

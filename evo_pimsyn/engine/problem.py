@@ -66,6 +66,12 @@ class Problem(Protocol):
         is wholly fresh."""
         return None
 
+    def setting_keys(self, G: np.ndarray) -> np.ndarray | None:
+        """One integer per genome naming its global setting: a single-objective run's wholly
+        fresh restarts draw from the settings it has not converged on yet
+        (``engine/restarts.py``). Default None: restarts draw from all."""
+        return None
+
     def min_slice(self, fidelity: str) -> int:
         """Fewest designs worth a worker task at ``fidelity`` (``Evaluator.min_slice``).
         Default 1: every design is."""
@@ -186,6 +192,15 @@ class PimProblem(Problem):
             rows = np.flatnonzero(take[:, j])
             children[np.ix_(rows, cols)] = sources[np.ix_(rows, cols)]
         return np.asarray(repair(self.layout, children, rng), dtype=np.int64)
+
+    def setting_keys(self, G: np.ndarray) -> np.ndarray:
+        """(crossbar size, cell resolution, DAC resolution) as one integer: the genes whose
+        change makes a design's per-layer allocation meaningless. The ratio is not part of
+        it: a local move changes it."""
+        from genomes.layout import DAC_RES, RRAM_RES, XBAR  # numba: see the module docstring
+
+        G = np.asarray(G, dtype=np.int64)
+        return (G[:, XBAR] * 16 + G[:, RRAM_RES]) * 16 + G[:, DAC_RES]
 
     def scorer(self, fidelity: str):
         return score_designs, (self.network, self.hardware, self.layout, fidelity, self.power_check, self.fixes)

@@ -1,0 +1,85 @@
+"""What a restart draws (engine/restarts.py): every restart records the global setting the
+population had converged on, and a wholly fresh restart draws from the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from evo_pimsyn.engine import loop, restarts
+from evo_pimsyn.engine.evaluation import Evaluator
+from evo_pimsyn.engine.objectives import parse_objectives
+from evo_pimsyn.engine.toy import ToyProblem
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class SettingToy(ToyProblem):
+    """The toy problem with a 'global setting': gene 0 modulo 4."""
+
+    def setting_keys(self, G):
+        return np.asarray(G)[:, 0] % 4
+
+
+def test_the_explored_setting_is_the_best_feasible_designs_and_is_recorded_once():
+    problem = SettingToy()
+    G = np.array([[5, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0], [7, 0, 0, 0, 0, 0]])  # settings 1, 2, 3
+    F = np.array([[-9.0], [-5.0], [-1.0]])
+    V = np.array([1.5, 0.0, 0.0])  # the best value is infeasible: setting 2's design is the best
+    assert restarts.explored_settings(problem, G, F, V, (), 1) == (2,)
+    assert restarts.explored_settings(problem, G, F, V, (0, 2), 1) == (0, 2)
+    assert restarts.explored_settings(problem, G, F, V, (0,), 1) == (0, 2)
+    # several objectives, nothing feasible, or a problem without settings: unchanged
+    assert restarts.explored_settings(problem, G, np.hstack([F, F]), V, (0,), 2) == (0,)
+    assert restarts.explored_settings(problem, G, F, np.ones(3), (0,), 1) == (0,)
+    assert restarts.explored_settings(ToyProblem(), G, F, V, (0,), 1) == (0,)
+
+
+def test_a_fresh_restart_draws_from_the_settings_not_yet_explored():
+    problem = SettingToy()
+    G = restarts.fresh_genomes(problem, 16, np.random.default_rng(1), explored=(0, 2))
+    assert G.shape == (16, problem.n_genes)
+    assert set(problem.setting_keys(G)) <= {1, 3}
+    # nothing explored: exactly problem.initial's draw
+    np.testing.assert_array_equal(restarts.fresh_genomes(problem, 16, np.random.default_rng(1), ()),
+                                  problem.initial(16, np.random.default_rng(1)))
+    pool = problem.initial(16 * restarts.FRESH_DRAWS, np.random.default_rng(1))
+    # every setting explored: the first draws, whatever their setting
+    G = restarts.fresh_genomes(problem, 16, np.random.default_rng(1), explored=(0, 1, 2, 3))
+    np.testing.assert_array_equal(G, pool[:16])
+    # a problem without settings: the first draws
+    G = restarts.fresh_genomes(ToyProblem(), 16, np.random.default_rng(1), explored=(0,))
+    np.testing.assert_array_equal(G, pool[:16])
+
+
+def test_too_few_new_draws_are_topped_up_with_explored_ones_in_draw_order():
+    problem = SettingToy()
+    pool = problem.initial(8 * restarts.FRESH_DRAWS, np.random.default_rng(3))
+    keys = problem.setting_keys(pool)
+    G = restarts.fresh_genomes(problem, 8, np.random.default_rng(3), explored=(0, 1, 2))
+    new = pool[keys == 3]
+    assert 0 < len(new) < 8  # the seed leaves too few designs of setting 3
+    np.testing.assert_array_equal(G, np.concatenate([new, pool[keys != 3]])[:8])
+
+
+def test_a_run_records_each_setting_it_had_converged_on_and_checkpoints_them():
+    problem = SettingToy()
+    settings = loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=16,
+                             restart_after=2, restart_min_gain=0.5)  # stalls, hence restarts, often
+    with Evaluator(*problem.scorer("cycle"), workers=1) as ev:
+        state = loop.evolve(problem, ev, settings, loop.Stop(generations=30), seed=5)
+    assert state.counters.restarts >= 3
+    explored = state.counters.explored
+    assert 1 <= len(explored) == len(set(explored)) and set(explored) <= {0, 1, 2, 3}
+    assert loop.Counters.from_record(state.counters.to_record()) == state.counters
+
+
+def test_counters_refuse_an_explored_list_of_anything_but_ints():
+    with pytest.raises(ValueError, match="explored"):
+        loop.Counters.from_record({"explored": [1, "2"]})
+    with pytest.raises(ValueError, match="explored"):
+        loop.Counters.from_record({"explored": 3})
+    assert loop.Counters.from_record({}).explored == ()  # a checkpoint from before the field
