@@ -174,15 +174,18 @@ def _offsets(n, cap, rows, prov_ptr):
 def _input_need(l, kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup_l, n_l, idiv_l, per_macro,
                 cap_in, tmp, pixel_window, non_square):
     """Input buffer need of layer l (elements): the max over sampled blocks (and blocks 1-3,
-    where the rows near the top differ) of the summed inputcap of its providers
-    (``per_macro``: duplicates per macro, ceil(dup / ddiv))."""
+    where the rows near the top differ, and the row-crossing blocks of :func:`_crossing_rows`)
+    of the summed inputcap of its providers (``per_macro``: duplicates per macro, ceil(dup / ddiv))."""
     k_in = _even_blocks(n_l, cap_in, tmp, 0)
+    p0 = prov_idx[prov_ptr[l]]
+    cols_l, pix_l, _, _ = map_shape(rows[l], cols[l], rows[p0], cols[p0], non_square)
+    k_x = _crossing_rows(n_l, dup_l, per_macro, cols_l, cdiv(pix_l, cols_l), tmp, k_in)
     best = 0.0
-    for i in range(k_in + 3):
-        if i < k_in:
+    for i in range(k_in + k_x + 3):
+        if i < k_in + k_x:
             c = tmp[i]
         else:
-            c = i - k_in + 1
+            c = i - k_in - k_x + 1
             if c >= n_l:
                 continue
         q1 = dup_l * c + per_macro
@@ -200,6 +203,41 @@ def _input_need(l, kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, pr
     return best
 
 
+# Row-crossing blocks evaluated for the input need (:func:`_crossing_rows`).
+N_CROSSING = 2
+
+
+@numba.njit(**JIT)
+def _crossing_rows(n_l, dup_l, per_macro, cols_l, rows_l, out, o):
+    """Writes at out[o:] up to N_CROSSING blocks whose loaded pixels, from q0 = dup_l x c to
+    q1 = q0 + per_macro, run into the next output row, from rows in the middle of the map,
+    and returns their count.
+
+    Why these: a block's inputcap (MODEL.md §8.7) is its providers' pixels from pstart(q0) to
+    pend(q1). Unclamped, that span depends only on how many output rows q1 lies below q0
+    (the columns then differ by a fixed amount), and it grows with that count for strided
+    maps (for stride 1 it is flat); every clamp (padding at the left or top, the map's right
+    or bottom edge) only shortens it. So the need's max over all blocks is attained by a block
+    of the larger row difference away from the edges: one that crosses a row boundary in a
+    middle row. Such blocks are rare when dup is small against the row (one per row, and none
+    when the boundary falls outside the per-macro part), and evenly spaced samples miss them:
+    under PIMSYN's start one pixel early (Q25) a block that starts a row of a stride-2 pool
+    reads three input rows where the others read one, and VGG16's pool1 need came out half
+    the true one. Any block is a safe candidate (the need is a max of true values)."""
+    k = 0
+    half = rows_l // 2
+    i = 0
+    while i < rows_l - 1 and k < N_CROSSING:  # no break: see "How the kernels below are cut" below
+        m = half + i if half + i < rows_l else half + i - rows_l + 1
+        i += 1
+        bnd = m * cols_l  # the last pixel (1-based) of row m
+        c = bnd // dup_l
+        if m >= 1 and bnd - c * dup_l < per_macro and 1 <= c < n_l:
+            out[o + k] = c
+            k += 1
+    return k
+
+
 @numba.njit(**JIT)
 def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in,
            pixel_window, non_square):
@@ -212,7 +250,7 @@ def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, 
     win_lo = np.zeros(tot_slot, dtype=np.int64)
     inbuf = np.zeros((nb, n_layer), dtype=np.float64)
     status = np.zeros(nb, dtype=np.int64)
-    tmp = np.zeros(cap_in + 8, dtype=np.int64)
+    tmp = np.zeros(cap_in + N_CROSSING + 8, dtype=np.int64)
     for b in range(nb):
         for l in range(n_layer):
             _sample_blocks(max(n[b, l], 0), cap[l], rows[l], samp_c, lay_off[b, l])
@@ -288,7 +326,7 @@ def _build_memo(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_
     win_lo = np.empty(tot_slot, dtype=np.int32)
     inbuf = np.zeros((nb, n_layer), dtype=np.float64)
     status = np.zeros(nb, dtype=np.int64)
-    tmp = np.zeros(cap_in + 8, dtype=np.int64)
+    tmp = np.zeros(cap_in + N_CROSSING + 8, dtype=np.int64)
     size = 16
     while size < 2 * nb:
         size *= 2
