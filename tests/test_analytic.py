@@ -222,6 +222,21 @@ def test_memoized_samples_equal_direct_build(reference_dir, hw, name):
                     np.testing.assert_array_equal(u, v, err_msg=f"{part} of design {b} column {q} cap={cap}")
 
 
+@pytest.mark.parametrize("name, n", [("vgg16", 40), ("resnet18", 200), ("alexnet", 200)])
+@pytest.mark.parametrize("fixes", [frozenset(), frozenset({"pixel-window"})])
+def test_input_need_is_the_max_over_every_block(reference_dir, hw, name, n, fixes):
+    """The input need from 32 evenly spaced blocks plus the row-crossing ones
+    (recurrence._crossing_rows) equals the max over every block of the layer."""
+    from fitness.analytic.recurrence import build_samples
+
+    net = _net(reference_dir, name)
+    prep = prepare_analytic(net, hw, _designs(net, hw, n, seed=11), fixes=fixes)
+    args = (net, prep.dup, prep.blocks, prep.idiv, prep.ddiv, prep.prov, 64)
+    every = int(prep.blocks.max())
+    sampled = build_samples(*args, 32, fixes=fixes).inbuf
+    np.testing.assert_array_equal(sampled, build_samples(*args, every, fixes=fixes).inbuf)
+
+
 def test_adc_window_between_partner_samples():
     """The later layer's chain start on a shared ADC: with every partner block sampled the
     windows are the exact gaps between chains; between subsampled blocks the partner's
