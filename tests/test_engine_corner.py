@@ -165,8 +165,13 @@ def test_the_archive_only_gains_verified_designs_that_nothing_dominates(problem)
                 np.testing.assert_array_equal(memo.scores(g[None, :], THREE, 49.0, record=False)[0][0], f)
     assert st.counters.corner_generations == 4 and st.corner.counters.verified > 0 and ever
     assert st.corner.counters.polish_generations == 1
-    # the phase reached further in efficiency than the three-objective search had
-    assert st.archive.objectives[:, 0].min() < first.objectives[:, 0].min()
+    # the phase reached further in efficiency than the three-objective search had: its best
+    # verified design beats the exact value of that search's most efficient design (the
+    # search kept analytic estimates, which may rate it above anything exact)
+    top = first.genomes[np.argmin(first.objectives[:, 0])][None, :]
+    exact_top = score(fn(*args, top), THREE, 49.0).objectives[0, 0]
+    reached = min(f[0] for g, f in zip(st.archive.genomes, st.archive.objectives) if g.tobytes() in ever)
+    assert reached < exact_top
 
 
 # ---- the toy problem: no verify evaluator ---------------------------------------------------
