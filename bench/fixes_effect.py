@@ -45,10 +45,12 @@ METRICS = ("efficiency_gops_w", "throughput_ips", "peak_power_w")
 
 
 def fix_sets(spec: str) -> list[frozenset]:
-    """``all-single``: each fix alone, then all together; else a ';'-separated list of sets."""
+    """``all-single``: each fix alone, then all together; else a ';'-separated list of sets.
+    Never the empty set (``none``): its row, PIMSYN's model, heads every network's table."""
     if spec == "all-single":
         return [frozenset([name]) for name in FIXES] + [frozenset(FIXES)]
-    return [parse_fixes(part) for part in spec.split(";") if part.strip()]
+    sets = [parse_fixes(part) for part in spec.split(";") if part.strip()]
+    return list(dict.fromkeys(s for s in sets if s))
 
 
 def search(model: str, fixes: frozenset, args, run_dir: Path) -> pd.Series:
