@@ -238,6 +238,21 @@ def _crossing_rows(n_l, dup_l, per_macro, cols_l, rows_l, out, o):
     return k
 
 
+@numba.njit(inline="always", **JIT)
+def _sample_at_or_below(samp_c, o, m, d):
+    """Index of the last of a layer's m samples samp_c[o:o + m] (ascending blocks, the first
+    block 0) at or below block d: a search, since the body and tail spacings differ
+    (:func:`_sample_blocks`)."""
+    lo, hi = 0, m - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if samp_c[o + mid] <= d:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 @numba.njit(**JIT)
 def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in,
            pixel_window, non_square):
@@ -268,16 +283,9 @@ def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, 
                     if d < 0 or d >= n[b, p]:
                         status[b] = 1
                         d = 0
-                    # provider sample at or below d
                     po = lay_off[b, p]
                     pm = lay_off[b, p + 1] - po
-                    lo_i, hi_i = 0, pm - 1
-                    while lo_i < hi_i:
-                        mid = (lo_i + hi_i + 1) // 2
-                        if samp_c[po + mid] <= d:
-                            lo_i = mid
-                        else:
-                            hi_i = mid - 1
+                    lo_i = _sample_at_or_below(samp_c, po, pm, d)
                     dep_j[so + i] = lo_i
                     c_a = samp_c[po + lo_i]
                     if c_a < d and lo_i + 1 < pm:
@@ -400,18 +408,8 @@ def _build_memo(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_
                     if d < 0 or d >= np_:
                         err = 1
                         d = 0
-                    # provider sample at or below d (every block sampled, or a search: the body and
-                    # tail spacings differ)
-                    if pm == np_:
-                        lo_i = d
-                    else:
-                        lo_i, hi_i = 0, pm - 1
-                        while lo_i < hi_i:
-                            mid = (lo_i + hi_i + 1) // 2
-                            if samp_c[sp + mid] <= d:
-                                lo_i = mid
-                            else:
-                                hi_i = mid - 1
+                    # every block sampled: sample d is block d
+                    lo_i = d if pm == np_ else _sample_at_or_below(samp_c, sp, pm, d)
                     dep_j[so + i] = lo_i
                     c_a = samp_c[sp + lo_i]
                     if c_a < d and lo_i + 1 < pm:
