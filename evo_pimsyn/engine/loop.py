@@ -186,8 +186,8 @@ class Counters:
     verified: int = 0  # rows re-scored with the verify evaluator (repeats of a design included)
     polish_generations: int = 0
     corner_generations: int = 0  # generations of the corner phase (engine/corner.py)
-    # rows verified since a verification last raised the population's best verified design
-    # (verification.adaptive_limit)
+    # rows verified since a check last found a design better than every one verified before
+    # (the archive's best; verification.adaptive_limit)
     verify_misses: int = 0
     # global settings (Problem.setting_keys) the population had converged on at its
     # restarts: a wholly fresh restart draws its designs from the others (engine/restarts.py)
@@ -410,11 +410,14 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         counters = replace(counters, verified=counters.verified + n_top)
     allF, allV, allflags, n_verified = verify_best(allG, allF, allV, allflags, allfast, verify,
                                                    adaptive_limit(settings, counters.verify_misses))
-    # a miss: a check that found no design better than any verified before (the archive,
-    # which takes verified designs only while verifying)
-    raised = best_verified_value(allF, allV, allflags) < archive.best_value()
-    misses = 0 if raised else counters.verify_misses + n_verified
-    counters = replace(counters, verified=counters.verified + n_verified, verify_misses=misses)
+    if n_verified or polishing:
+        # a miss: a check that found no design better than any verified before (the
+        # archive, which takes verified designs only while verifying); in a generation
+        # without checks (here or in verify_top) no row can beat it, every verified row
+        # being in it already
+        raised = best_verified_value(allF, allV, allflags) < archive.best_value()
+        counters = replace(counters, verified=counters.verified + n_verified,
+                           verify_misses=0 if raised else counters.verify_misses + n_verified)
     selF, selV = penalize_duplicates(allG, allF, allV)
     if settings.algorithm == "nsga3":
         if ref_points is None:
