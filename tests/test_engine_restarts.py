@@ -83,3 +83,37 @@ def test_counters_refuse_an_explored_list_of_anything_but_ints():
     with pytest.raises(ValueError, match="explored"):
         loop.Counters.from_record({"explored": 3})
     assert loop.Counters.from_record({}).explored == ()  # a checkpoint from before the field
+
+
+def test_fresh_epochs_are_those_after_the_odd_numbered_restarts():
+    # restart 0 breeds from the archive (epoch 1), restart 1 is wholly fresh (epoch 2), ...
+    assert [restarts.in_fresh_epoch(r) for r in range(6)] == [False, False, True, False, True, False]
+
+
+def test_designs_of_explored_settings_rank_after_every_real_violation():
+    problem = SettingToy()
+    G = np.array([[4, 0, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0], [8, 0, 0, 0, 0, 0]])  # 0, 1, 2, 0
+    V = np.array([0.0, 0.7, 0.0, 2.5])
+    shunned = restarts.shun_explored(problem, G, V, (0,))
+    np.testing.assert_array_equal(shunned, [restarts.EXPLORED_VIOLATION, 0.7, 0.0, 2.5])
+    assert restarts.EXPLORED_VIOLATION < loop.DUPLICATE_VIOLATION
+    assert restarts.shun_explored(problem, G, V, ()) is V
+    assert restarts.shun_explored(problem, G, V, (0, 1, 2)) is V  # every row explored
+    assert restarts.shun_explored(ToyProblem(), G, V, (0,)) is V
+
+
+def test_a_fresh_epoch_keeps_its_population_out_of_the_explored_settings():
+    problem = SettingToy()
+    settings = loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=16,
+                             restart_after=2, restart_min_gain=0.5)
+    seen = []
+
+    def watch(state, batch):
+        c = state.counters
+        # a generation of a fresh epoch (not its restart) while some setting is unexplored
+        if restarts.in_fresh_epoch(c.restarts) and c.stall > 0 and len(c.explored) < 4:
+            seen.append(set(problem.setting_keys(state.population)) & set(c.explored))
+
+    with Evaluator(*problem.scorer("cycle"), workers=1) as ev:
+        loop.evolve(problem, ev, settings, loop.Stop(generations=40), seed=5, on_generation=watch)
+    assert seen and all(not s for s in seen)

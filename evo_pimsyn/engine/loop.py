@@ -12,7 +12,7 @@ generations without progress of the population (its hypervolume) it restarts fro
 ``problem.initial`` (the archive keeps the bests); every other restart makes half of
 the fresh population large-neighbourhood moves of archive designs (``problem.perturb``),
 and the restarts in between draw from the global settings the run has not yet converged
-on (``engine/restarts.py``).
+on and, single-objective, keep their epoch out of those settings (``engine/restarts.py``).
 With one objective and a ``verify`` evaluator (the exact cycle model behind an analytic
 search), designs that would become the best are re-scored with it first, so the search
 cannot settle on a design the fast fidelity over-rates; checks that keep failing to find
@@ -80,6 +80,10 @@ class Settings:
     # archive, a population keeps the archive's crossbar size, resolutions and ratio, and a
     # run whose first basin has a poor setting would never leave it.
     restart_elite: float = 0.5
+    # Single objective, problems with ``setting_keys``: during a wholly fresh restart's epoch,
+    # designs of the settings explored before rank after every real violation, so that the
+    # epoch climbs a new setting instead of drifting back (engine/restarts.py).
+    shun_explored: bool = True
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
     # fidelity): at most this many designs per generation that would beat the best
     # verified one are re-scored with it before selection (see verification.verify_best).
@@ -419,6 +423,9 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         counters = replace(counters, verified=counters.verified + n_verified,
                            verify_misses=0 if raised else counters.verify_misses + n_verified)
     selF, selV = penalize_duplicates(allG, allF, allV)
+    if settings.shun_explored and not polishing and len(settings.objectives) == 1 \
+            and restarts.in_fresh_epoch(counters.restarts):
+        selV = restarts.shun_explored(problem, allG, selV, counters.explored)
     if settings.algorithm == "nsga3":
         if ref_points is None:
             ref_points = nsga.reference_points(len(settings.objectives), settings.population)
