@@ -377,7 +377,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         # Restart: a fresh initial population (the archive keeps the old bests), so that
         # a converged population explores other global settings and basins again; every
         # other restart breeds half of it from the archive (Settings.restart_elite).
-        n_elite = int(round(settings.restart_elite * n)) if counters.restarts % 2 == 0 else 0
+        n_elite = int(round(settings.restart_elite * n)) if restarts.breeds_from_archive(counters.restarts) else 0
         explored = restarts.explored_settings(problem, G, F, V, counters.explored, len(settings.objectives))
         G = restarts.fresh_genomes(problem, n, rng, explored if n_elite == 0 else ())
         if n_elite > 0 and len(archive.genomes):
