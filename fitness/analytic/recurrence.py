@@ -52,7 +52,7 @@ import numpy as np
 
 from fitness.analytic.buffers import (EVENT_STRIDE, Edges, bin_threshold, consumer_events, first_window, geometry,
                                       provider_events, provider_events_live, reaches, scan_order)
-from fitness.analytic.sampled import JIT, count_le, count_lt
+from fitness.analytic.sampled import JIT, count_le, count_lt, last_at_or_below
 from fitness.arrays import i64
 from fitness.depcb import cdiv, depend_block, depend_pixel, map_shape, pixel_range, window_start
 from fitness.oplist import ADC, LD, MRG, ST, TRAN, BIT_LEVEL
@@ -238,21 +238,6 @@ def _crossing_rows(n_l, dup_l, per_macro, cols_l, rows_l, out, o):
     return k
 
 
-@numba.njit(inline="always", **JIT)
-def _sample_at_or_below(samp_c, o, m, d):
-    """Index of the last of a layer's m samples samp_c[o:o + m] (ascending blocks, the first
-    block 0) at or below block d: a search, since the body and tail spacings differ
-    (:func:`_sample_blocks`)."""
-    lo, hi = 0, m - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if samp_c[o + mid] <= d:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 @numba.njit(**JIT)
 def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, dup, n, idiv, ddiv, cap, cap_in,
            pixel_window, non_square):
@@ -285,7 +270,7 @@ def _build(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_idx, 
                         d = 0
                     po = lay_off[b, p]
                     pm = lay_off[b, p + 1] - po
-                    lo_i = _sample_at_or_below(samp_c, po, pm, d)
+                    lo_i = last_at_or_below(samp_c, po, pm, d)
                     dep_j[so + i] = lo_i
                     c_a = samp_c[po + lo_i]
                     if c_a < d and lo_i + 1 < pm:
@@ -409,7 +394,7 @@ def _build_memo(kind, rows, cols, c_out, kh, kw, sh, sw, ph, pw, prov_ptr, prov_
                         err = 1
                         d = 0
                     # every block sampled: sample d is block d
-                    lo_i = d if pm == np_ else _sample_at_or_below(samp_c, sp, pm, d)
+                    lo_i = d if pm == np_ else last_at_or_below(samp_c, sp, pm, d)
                     dep_j[so + i] = lo_i
                     c_a = samp_c[sp + lo_i]
                     if c_a < d and lo_i + 1 < pm:

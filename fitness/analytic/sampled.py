@@ -23,6 +23,21 @@ def slope(tv, samp_c, t, s):
     return (tv[t + 1] - tv[t]) / (samp_c[s + 1] - samp_c[s])
 
 
+@numba.njit(inline="always", **JIT)
+def last_at_or_below(a, o, m, x):
+    """Index i of the last of the m ascending values a[o:o + m] with a[o + i] <= x (0 when
+    none is): a layer's sample times, or its sampled blocks (whose body and tail spacings
+    differ, so that the index is searched, not computed)."""
+    lo, hi = 0, m - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[o + mid] <= x:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 @numba.njit(**JIT)
 def count_le(tv, samp_c, o, so, m, n_total, tau):
     """Blocks (1-based count) whose sampled-and-interpolated time is <= tau (tv from o, samp_c from so)."""
@@ -30,13 +45,7 @@ def count_le(tv, samp_c, o, so, m, n_total, tau):
         return 0.0
     if tv[o + m - 1] <= tau:
         return float(n_total)
-    lo, hi = 0, m - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if tv[o + mid] <= tau:
-            lo = mid
-        else:
-            hi = mid - 1
+    lo = last_at_or_below(tv, o, m, tau)
     c_a = samp_c[so + lo]
     c_b = samp_c[so + lo + 1]
     f = (tau - tv[o + lo]) / (tv[o + lo + 1] - tv[o + lo])
