@@ -17,6 +17,10 @@ Heuristic seeds (MODEL.md §10.2 and the obvious corners):
 Seeds cycle their macro counts through the fewest (1 per layer), the most (the largest
 valid count) and a middle value (nearest valid count to sqrt(lim)); in the unified
 setting through the smallest, middle and largest macro size. Seeds share nothing.
+
+``points`` (rows of :attr:`GenomeLayout.legal_globals`) confines a population's global
+points, e.g. to one crossbar size and cell / DAC resolution; :func:`screening_genomes`
+is every seed kind and macro mode at every legal global point, drawn from nothing.
 """
 
 from __future__ import annotations
@@ -31,31 +35,41 @@ _MACRO_MODES = ("min", "max", "mid")
 
 
 def initial_population(layout: GenomeLayout, n: int, rng: np.random.Generator,
-                       seed_fraction: float = 0.25) -> np.ndarray:
+                       seed_fraction: float = 0.25, points: np.ndarray | None = None) -> np.ndarray:
     """``n`` legal genomes: ``round(n * seed_fraction)`` heuristic seeds (at least one of
-    each kind when n allows), the rest random; rows in that order."""
+    each kind when n allows), the rest random; rows in that order. ``points``: the global
+    points to draw from (default all legal ones)."""
     n = int(n)
     if n <= 0:
         return np.zeros((0, layout.n_genes), dtype=np.int64)
     n_seed = 0
     if seed_fraction > 0:
         n_seed = min(n, max(len(SEED_KINDS), int(round(n * seed_fraction))))
-    return np.concatenate([seed_genomes(layout, n_seed, rng), random_genomes(layout, n - n_seed, rng)])
+    return np.concatenate([seed_genomes(layout, n_seed, rng, points),
+                           random_genomes(layout, n - n_seed, rng, points=points)])
 
 
-def _blank(layout: GenomeLayout, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Rows with a uniformly drawn legal global point and the lower bound everywhere else."""
-    G = np.tile(layout.lower, (n, 1))
-    pts = layout.legal_globals[rng.integers(len(layout.legal_globals), size=n)]
+def _blank(layout: GenomeLayout, n: int, rng: np.random.Generator, points: np.ndarray | None = None) -> np.ndarray:
+    """Rows with a uniformly drawn legal global point (of ``points``) and the lower bound everywhere else."""
+    points = layout.legal_globals if points is None else np.asarray(points, dtype=np.int64)
+    return _at_points(layout, points[rng.integers(len(points), size=n)], rng)
+
+
+def _at_points(layout: GenomeLayout, pts: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """One row per global point of ``pts`` (ratio, X, r, d), the lower bound everywhere else;
+    unified, a macro size drawn with ``rng`` (None: the smallest)."""
+    G = np.tile(layout.lower, (len(pts), 1))
     G[:, RATIO], G[:, XBAR], G[:, RRAM_RES], G[:, DAC_RES] = pts.T
-    if layout.unified:  # uniform over the (X, r) point's own size list
+    n = len(G)
+    if layout.unified and rng is not None:  # uniform over the (X, r) point's own size list
         G[:, MACRO_SIZE] = np.floor(rng.uniform(size=n) * layout.n_sizes[G[:, XBAR], G[:, RRAM_RES]])
     return G
 
 
-def random_genomes(layout: GenomeLayout, n: int, rng: np.random.Generator, share_prob: float = 0.25) -> np.ndarray:
+def random_genomes(layout: GenomeLayout, n: int, rng: np.random.Generator, share_prob: float = 0.25,
+                   points: np.ndarray | None = None) -> np.ndarray:
     """``n`` random legal genomes (see the module docstring for the distributions)."""
-    G = _blank(layout, n, rng)
+    G = _blank(layout, n, rng, points)
     if n == 0:
         return G
     q, x, r = G[:, RATIO], G[:, XBAR], G[:, RRAM_RES]
@@ -73,12 +87,30 @@ def random_genomes(layout: GenomeLayout, n: int, rng: np.random.Generator, share
     return repair(layout, G)
 
 
-def seed_genomes(layout: GenomeLayout, n: int, rng: np.random.Generator) -> np.ndarray:
+def seed_genomes(layout: GenomeLayout, n: int, rng: np.random.Generator,
+                 points: np.ndarray | None = None) -> np.ndarray:
     """``n`` heuristic seeds cycling through :data:`SEED_KINDS` (globals drawn at random)."""
-    G = _blank(layout, n, rng)
+    G = _blank(layout, n, rng, points)
     if n == 0:
         return G
-    kind = np.arange(n) % len(SEED_KINDS)
+    return _seeded(layout, G, np.arange(n) % len(SEED_KINDS), (np.arange(n) // len(SEED_KINDS)) % len(_MACRO_MODES))
+
+
+def screening_genomes(layout: GenomeLayout) -> np.ndarray:
+    """Every seed kind with every macro mode at every legal global point (unified: the
+    point's smallest, middle and largest macro size), legal and distinct (``nodup`` seeds
+    of one X, r, d coincide), in ascending row order: a fixed sample that shows what each
+    crossbar size and resolution can do."""
+    pts = layout.legal_globals
+    combos = len(SEED_KINDS) * len(_MACRO_MODES)
+    G = _at_points(layout, np.repeat(pts, combos, axis=0), None)
+    j = np.tile(np.arange(combos), len(pts))
+    return np.unique(_seeded(layout, G, j % len(SEED_KINDS), j // len(SEED_KINDS)), axis=0)
+
+
+def _seeded(layout: GenomeLayout, G: np.ndarray, kind: np.ndarray, mode: np.ndarray) -> np.ndarray:
+    """Rows of ``G`` (global points set) made seeds of ``kind`` (SEED_KINDS index) with
+    macro mode ``mode`` (_MACRO_MODES index), repaired."""
     nodup = kind == SEED_KINDS.index("nodup")
     if nodup.any():
         # smallest legal ratio index for the row's (X, r, d)
@@ -92,7 +124,6 @@ def seed_genomes(layout: GenomeLayout, n: int, rng: np.random.Generator) -> np.n
         dup = np.floor(budget * weight / (weight * sets).sum(axis=1, keepdims=True))
         G[:, layout.dup_slice] = np.where(nodup[:, None], 1, np.maximum(dup, 1))
     G = repair(layout, G)
-    mode = (np.arange(n) // len(SEED_KINDS)) % len(_MACRO_MODES)
     if layout.unified:
         last = layout.n_sizes[G[:, XBAR], G[:, RRAM_RES]] - 1
         G[:, MACRO_SIZE] = np.select([mode == 0, mode == 1], [0, last], last // 2)

@@ -12,7 +12,7 @@ from fitness.errors import InputError
 from fitness.network import Layer, Network
 from fitness.pimcomp import load_pimcomp
 from genomes import GenomeLayout, crossover, decode, encode, initial_population, mutate, random_genomes, repair
-from genomes.init import seed_genomes
+from genomes.init import screening_genomes, seed_genomes
 from genomes.layout import DAC_RES, MACRO_SIZE, RATIO, RRAM_RES, XBAR
 from genomes.operators import block_swap_mask
 from genomes.repair import dup_window
@@ -280,6 +280,32 @@ def test_initial_population_mix(alexnet, hw):
     assert len({tuple(g) for g in P}) > 30
     assert initial_population(L, 0, np.random.default_rng(0)).shape == (0, L.n_genes)
     assert initial_population(L, 2, np.random.default_rng(0)).shape == (2, L.n_genes)
+
+
+def test_initial_population_at_given_points_stays_on_them(alexnet, hw):
+    L = GenomeLayout.build(alexnet, hw, 49)
+    pts = L.legal_globals[(L.legal_globals[:, 1] == 0) & (L.legal_globals[:, 2] == 1)]  # one X, one r
+    assert 0 < len(pts) < len(L.legal_globals)
+    P = initial_population(L, 40, np.random.default_rng(0), points=pts)
+    assert np.array_equal(repair(L, P), P)
+    drawn = {tuple(g) for g in P[:, [RATIO, XBAR, RRAM_RES, DAC_RES]]}
+    assert drawn <= {tuple(p) for p in pts} and len(drawn) > 1
+    # no points given: the draw of all legal points, as before the argument existed
+    assert np.array_equal(initial_population(L, 40, np.random.default_rng(0), points=None),
+                          initial_population(L, 40, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("setting", ["specified", "unified"])
+def test_screening_sample_is_legal_distinct_fixed_and_covers_every_legal_point(alexnet, hw, setting):
+    L = GenomeLayout.build(alexnet, hw, 49, macro_setting=setting)
+    S = screening_genomes(L)
+    assert np.array_equal(repair(L, S), S)
+    assert len(np.unique(S, axis=0)) == len(S)
+    assert np.array_equal(screening_genomes(L), S)
+    globals_ = [RATIO, XBAR, RRAM_RES, DAC_RES]
+    covered = {tuple(g) for g in S[:, globals_]}
+    assert covered == {tuple(p) for p in L.legal_globals}
+    assert len(S) > 3 * len(L.legal_globals)  # several seeds at each point
 
 
 def test_dup_move_keeps_budget(alexnet, hw):
