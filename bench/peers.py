@@ -422,8 +422,8 @@ def front_metrics(frame: pd.DataFrame, mode: str, ref: tuple[float, ...],
 # or a field of ``loop.Settings`` that the command line does not set (its default replaced
 # for that run, in a subprocess of its own: ``--engine-settings``).
 CLI_KEYS = {"population": "--population", "polish": "--polish", "corner": "--corner"}
-SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "shun_explored", "verify_limit",
-                 "corner_population", "corner_seed")
+SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "shun_explored",
+                 "screen_settings", "verify_limit", "corner_population", "corner_seed")
 # ``engine+split=F`` (three objectives): the probe that measured the corner phase before the
 # engine had one (``--corner``). The last fraction F of the budget goes to a second,
 # single-objective (efficiency) run with population 256, whose verified designs join the

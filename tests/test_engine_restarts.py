@@ -117,3 +117,96 @@ def test_a_fresh_epoch_keeps_its_population_out_of_the_explored_settings():
     with Evaluator(*problem.scorer("cycle"), workers=1) as ev:
         loop.evolve(problem, ev, settings, loop.Stop(generations=40), seed=5, on_generation=watch)
     assert seen and all(not s for s in seen)
+
+
+@dataclass
+class ScreenedToy(SettingToy):
+    """SettingToy with a screening sample and fresh draws confined to given settings."""
+
+    def screening(self, fidelity):
+        G = np.zeros((self.high, self.n_genes), dtype=np.int64)
+        G[:, 0] = np.arange(self.high)
+        G[:, -1] = self.high // 2
+        return G[(G[:, 0] % 4 != 3) | (G[:, 0] > 40)]  # setting 3 screens far worse than the others
+
+    def initial_in(self, keys, n, rng):
+        G = self.initial(n, rng)
+        G[:, 0] = np.asarray(keys)[G[:, 1] % len(keys)] + 4 * (G[:, 0] // 4)
+        return G
+
+
+def test_settings_rank_by_their_best_feasible_design_and_only_the_promising_count():
+    problem = SettingToy()
+    G = np.array([[1], [5], [2], [3], [6], [0]])  # settings 1, 1, 2, 3, 2, 0
+    F = np.array([[-8.0], [-10.0], [-10.0], [-12.0], [-1.0], [-7.0]])
+    V = np.array([0.0, 0.0, 0.0, 0.5, 0.0, 0.0])  # setting 3's only design is infeasible
+    # 1 and 2 tie at -10 (the smaller key first); 0 is 30 % worse than them: not promising
+    assert restarts.rank_settings(problem, G, F, V) == (1, 2)
+    F[5] = -7.5  # 25 % worse: promising
+    assert restarts.rank_settings(problem, G, F, V) == (1, 2, 0)
+    assert restarts.rank_settings(problem, G, F, np.ones(6)) == ()
+    assert restarts.rank_settings(ToyProblem(), G, F, V) == ()
+
+
+def test_a_fresh_restart_draws_among_the_allowed_settings_the_unexplored_first():
+    problem = ScreenedToy()
+    G = restarts.fresh_genomes(problem, 16, np.random.default_rng(1), explored=(0, 2), allowed=(2, 3))
+    keys = problem.setting_keys(G)
+    assert G.shape == (16, 6) and set(keys) == {3}  # the unexplored one of the allowed
+    # a restart that breeds from the archive (nothing explored): n draws among the allowed
+    G = restarts.fresh_genomes(problem, 16, np.random.default_rng(1), explored=(), allowed=(1,))
+    assert set(problem.setting_keys(G)) == {1}
+    # a problem that cannot draw among settings: the draw without them
+    np.testing.assert_array_equal(restarts.fresh_genomes(SettingToy(), 16, np.random.default_rng(1), (0, 2), (2, 3)),
+                                  restarts.fresh_genomes(SettingToy(), 16, np.random.default_rng(1), (0, 2)))
+
+
+def test_fresh_epochs_shun_only_while_a_promising_setting_is_unexplored():
+    assert restarts.shuns((2, 0), (0,))
+    assert not restarts.shuns((2, 0), (0, 2, 1))
+    assert restarts.shuns(None, (0, 2)) and restarts.shuns((), (0, 2))  # not screened, or nothing found
+
+
+def test_a_run_screens_once_and_its_restarts_draw_among_the_promising_settings(monkeypatch):
+    problem = ScreenedToy()
+    shunned_while = []  # the explored settings at every generation that shunned them
+    plain = restarts.shun_explored
+
+    def spy(problem, G, V, explored):
+        shunned_while.append(set(explored))
+        return plain(problem, G, V, explored)
+
+    monkeypatch.setattr(restarts, "shun_explored", spy)
+    settings = loop.Settings(objectives=parse_objectives("efficiency"), power_w=49.0, population=16,
+                             restart_after=2, restart_min_gain=0.5)
+    epochs = {}  # restart number -> (explored settings, population) at its first generation
+
+    def watch(state, batch):
+        c = state.counters
+        if c.restarts not in epochs:
+            epochs[c.restarts] = (c.explored, state.population.copy())
+
+    screened = problem.screening("cycle")
+    with Evaluator(*problem.scorer("cycle"), workers=1) as ev:
+        state = loop.evolve(problem, ev, settings, loop.Stop(generations=80), seed=5, on_generation=watch)
+        found = loop.score(ev(screened), settings.objectives, settings.power_w)
+        # generation 0 counts the screening sample among its evaluations
+        assert loop.evolve(problem, ev, settings, loop.Stop(generations=0), seed=5).evaluations == 16 + len(screened)
+    ranked = restarts.rank_settings(problem, screened, found.objectives, found.violation)
+    assert state.counters.ranked == ranked == (0, 1, 2)
+    for k in sorted(epochs)[1:]:
+        # the generation after a restart: its population drawn among the promising
+        # settings, only its children can have left them
+        assert np.isin(problem.setting_keys(epochs[k][1]), ranked).mean() >= 0.5
+    # once every promising setting is explored, a fresh epoch climbs them all again: no shunning
+    assert any(restarts.in_fresh_epoch(k) and set(ranked) <= set(epochs[k][0]) for k in epochs)
+    assert shunned_while and all(not set(ranked) <= explored for explored in shunned_while)
+    assert loop.Counters.from_record(state.counters.to_record()) == state.counters
+
+
+def test_counters_refuse_a_ranking_of_anything_but_ints():
+    with pytest.raises(ValueError, match="ranked"):
+        loop.Counters.from_record({"ranked": [1, 2.5]})
+    with pytest.raises(ValueError, match="ranked"):
+        loop.Counters.from_record({"ranked": 3})
+    assert loop.Counters.from_record({"explored": [1]}).ranked is None  # a checkpoint from before the field

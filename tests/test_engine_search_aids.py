@@ -253,6 +253,25 @@ def test_stall_ignores_growth_below_the_minimum_gain():
 
 
 @pytest.mark.unit
+def test_a_fresh_draw_in_one_setting_and_the_screening_sample(problem):
+    """initial_in: fresh genomes all of the given (crossbar size, cell, DAC resolution)
+    settings, legal, several ratios; None for keys no legal design has. The screening
+    sample covers every setting that has a legal design."""
+    from genomes.repair import repair
+
+    keys = problem.setting_keys(problem.layout.legal_globals[:, [1, 2, 3, 0]])  # (X, r, d, ratio) columns
+    two = [int(k) for k in np.argsort(-np.bincount(keys))[:2]]  # the settings with the most legal ratios
+    G = problem.initial_in(two, 64, np.random.default_rng(2))
+    assert G.shape == (64, problem.n_genes) and set(problem.setting_keys(G)) == set(two)
+    np.testing.assert_array_equal(repair(problem.layout, G), G)
+    assert len(np.unique(G[:, 3])) > 1  # ratios vary
+    assert problem.initial_in([max(keys) + 1], 4, np.random.default_rng(2)) is None
+    S = problem.screening("analytic")
+    assert set(problem.setting_keys(S)) == set(keys.tolist())
+    assert problem.screening("cycle") is None  # thousands of cycle-model designs: not worth it
+
+
+@pytest.mark.unit
 def test_perturb_redraws_layers_at_the_elite_setting(problem):
     """A restart's large-neighbourhood move: each child keeps an elite's global genes
     (crossbar size, resolutions, ratio, macro size), is repaired, and takes some layers'
@@ -278,7 +297,8 @@ def test_every_other_restart_seeds_half_the_population_from_the_archive(problem)
     """The 1st, 3rd, ... restart's fresh population: its second half are perturbed archive
     designs (the archive's global setting), the first half fresh genomes. The 2nd, 4th, ...
     restart and restart_elite=0 give only fresh genomes, of global settings other than the
-    one the population had converged on."""
+    one the population had converged on. Fresh genomes are drawn among the promising
+    settings of generation 0's screening."""
     from genomes.layout import N_GLOBAL
 
     state = _run(problem, _settings(restart_after=0), 4)
@@ -290,10 +310,13 @@ def test_every_other_restart_seeds_half_the_population_from_the_archive(problem)
         seen.append(np.array(G))
         return fn(*args, G)
 
+    ranked = state.counters.ranked  # the promising settings, by generation 0's screening
+    assert ranked
+
     def draw(n):  # what the restart draws first, from the state's generator
         rng = np.random.Generator(type(state.rng.bit_generator)())
         rng.bit_generator.state = state.rng.bit_generator.state
-        return problem.initial(n, rng)
+        return problem.initial_in(ranked, n, rng)
 
     initial = draw(8)
     # a wholly fresh restart draws from the settings other than the converged population's

@@ -12,7 +12,9 @@ generations without progress of the population (its hypervolume) it restarts fro
 ``problem.initial`` (the archive keeps the bests); every other restart makes half of
 the fresh population large-neighbourhood moves of archive designs (``problem.perturb``),
 and the restarts in between draw from the global settings the run has not yet converged
-on and, single-objective, keep their epoch out of those settings (``engine/restarts.py``).
+on and, single-objective, keep their epoch out of those settings while a setting that a
+screening sample in generation 0 found promising is unexplored; single-objective, every
+restart draws among the promising settings (``engine/restarts.py``).
 With one objective and a ``verify`` evaluator (the exact cycle model behind an analytic
 search), designs that would become the best are re-scored with it first, so the search
 cannot settle on a design the fast fidelity over-rates; checks that keep failing to find
@@ -22,10 +24,10 @@ only, the best of them verified whatever the bar); both live in ``engine/verific
 With several objectives, the last ``Settings.corner_fraction`` of the run evolves a
 single-objective population instead, which climbs the first objective's extreme with all
 of the above and offers what it finds to the archive (``engine/corner.py``, :func:`corner_step`).
-The stall counter, restart, verification, miss, polish and corner counts and the explored
-settings (``State.counters``), the verified flags (``State.verified``), search-fidelity
-values (``State.search_values``) and the corner phase's population (``State.corner``) are
-checkpointed.
+The stall counter, restart, verification, miss, polish and corner counts, the explored
+and ranked settings (``State.counters``), the verified flags (``State.verified``),
+search-fidelity values (``State.search_values``) and the corner phase's population
+(``State.corner``) are checkpointed.
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ class Settings:
     # designs of the settings explored before rank after every real violation, so that the
     # epoch climbs a new setting instead of drifting back (engine/restarts.py).
     shun_explored: bool = True
+    # Single objective, problems with ``screening`` and ``initial_in``: generation 0 ranks
+    # the settings by a screening sample, every restart draws its fresh designs among the
+    # promising ones, and once all of those are explored the fresh epochs stop shunning
+    # (engine/restarts.py).
+    screen_settings: bool = True
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
     # fidelity): at most this many designs per generation that would beat the best
     # verified one are re-scored with it before selection (see verification.verify_best).
@@ -196,6 +203,9 @@ class Counters:
     # global settings (Problem.setting_keys) the population had converged on at its
     # restarts: a wholly fresh restart draws its designs from the others (engine/restarts.py)
     explored: tuple[int, ...] = ()
+    # the promising settings by the problem's screening sample, best first (None: not
+    # screened); every restart draws its fresh designs among them (engine/restarts.py)
+    ranked: tuple[int, ...] | None = None
 
     def progressed(self, hv: float, min_gain: float = 0.0) -> "Counters":
         """After a generation whose population has hypervolume ``hv``: the stall count is 0
@@ -212,7 +222,7 @@ class Counters:
         return {"stall": self.stall, "best_hv": self.best_hv, "restarts": self.restarts,
                 "verified": self.verified, "polish_generations": self.polish_generations,
                 "corner_generations": self.corner_generations, "verify_misses": self.verify_misses,
-                "explored": list(self.explored)}
+                "explored": list(self.explored), "ranked": None if self.ranked is None else list(self.ranked)}
 
     @classmethod
     def from_record(cls, record: dict) -> "Counters":
@@ -232,9 +242,17 @@ class Counters:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"counter {key!r} must be an int >= 0, got {value!r}")
         explored = record.get("explored", [])
-        if not isinstance(explored, list) or any(isinstance(k, bool) or not isinstance(k, int) for k in explored):
+        if not _int_list(explored):
             raise ValueError(f"counter 'explored' must be a list of ints, got {explored!r}")
-        return cls(best_hv=None if best_hv is None else float(best_hv), explored=tuple(explored), **counts)
+        ranked = record.get("ranked")
+        if ranked is not None and not _int_list(ranked):
+            raise ValueError(f"counter 'ranked' must be a list of ints or null, got {ranked!r}")
+        return cls(best_hv=None if best_hv is None else float(best_hv), explored=tuple(explored),
+                   ranked=None if ranked is None else tuple(ranked), **counts)
+
+
+def _int_list(value) -> bool:
+    return isinstance(value, list) and not any(isinstance(k, bool) or not isinstance(k, int) for k in value)
 
 
 @dataclass(kw_only=True)
@@ -311,7 +329,8 @@ def _with_hv_reference(state: State, batch: Scores) -> None:
 def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
                rng: np.random.Generator, verify: Callable[[np.ndarray], pd.DataFrame] | None = None,
                genomes: np.ndarray | None = None) -> tuple[State, Scores]:
-    """Generation 0: ``genomes`` (default ``settings.population`` from ``problem.initial``) scored."""
+    """Generation 0: ``genomes`` (default ``settings.population`` from ``problem.initial``)
+    scored, and the problem's screening sample (:func:`_screen`)."""
     t0 = clock()
     if genomes is None:
         genomes = problem.initial(settings.population, rng)
@@ -322,15 +341,31 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
                                           verify, settings)
     archive = Archive.empty(G.shape[1], len(settings.objectives))
     archive.update(G, F, archivable(V, flags, verify, settings))
+    ranked, n_screened = _screen(problem, evaluate, settings)
     state = State(generation=0, population=G, objectives=F, violation=V, archive=archive, logbook=[], rng=rng,
-                  evaluations=len(G), elapsed_s=0.0, counters=Counters(verified=n_verified), verified=flags,
-                  search_values=fast)
+                  evaluations=len(G) + n_screened, elapsed_s=0.0,
+                  counters=Counters(verified=n_verified, ranked=ranked), verified=flags, search_values=fast)
     _with_hv_reference(state, batch)
     row = _log_row(state, batch, settings, 0.0)
     state.counters = state.counters.progressed(_population_hv(state))
     _stamp_wall(state, row, clock() - t0)
     state.logbook = [row]
     return state, batch
+
+
+def _screen(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
+            settings: Settings) -> tuple[tuple[int, ...] | None, int]:
+    """(the promising settings ranked by the problem's screening sample, the designs it
+    scored): single objective with ``Settings.screen_settings`` (restarts.rank_settings);
+    (None, 0) otherwise or for a problem without one. Generation 0 screens, so that no
+    generation near the end of a time budget pays for it."""
+    if not settings.screen_settings or len(settings.objectives) != 1:
+        return None, 0
+    screened = problem.screening(settings.fidelity)
+    if screened is None:
+        return None, 0
+    found = score(evaluate(screened), settings.objectives, settings.power_w)
+    return restarts.rank_settings(problem, screened, found.objectives, found.violation), len(screened)
 
 
 DUPLICATE_VIOLATION = 3.0  # worse than any real violation (see objectives.violation)
@@ -379,7 +414,10 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         # other restart breeds half of it from the archive (Settings.restart_elite).
         n_elite = int(round(settings.restart_elite * n)) if restarts.breeds_from_archive(counters.restarts) else 0
         explored = restarts.explored_settings(problem, G, F, V, counters.explored, len(settings.objectives))
-        G = restarts.fresh_genomes(problem, n, rng, explored if n_elite == 0 else ())
+        ranked, n_screened = counters.ranked, 0
+        if ranked is None:  # a checkpoint from before the screening (or none: a no-op)
+            ranked, n_screened = _screen(problem, evaluate, settings)
+        G = restarts.fresh_genomes(problem, n, rng, explored if n_elite == 0 else (), ranked)
         if n_elite > 0 and len(archive.genomes):
             moved = problem.perturb(archive.genomes, G[:n_elite], rng)
             if moved is not None:
@@ -389,10 +427,11 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         F, V, flags, n_verified = verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast,
                                               verify, settings)
         archive.update(G, F, archivable(V, flags, verify, settings))
-        evaluations += len(G)
+        evaluations += len(G) + n_screened
         # the fresh population's own progress counts from here (best_hv None)
         counters = replace(counters, restarts=counters.restarts + 1, stall=0, best_hv=None,
-                           verified=counters.verified + n_verified, verify_misses=0, explored=explored)
+                           verified=counters.verified + n_verified, verify_misses=0, explored=explored,
+                           ranked=ranked)
     if polishing:
         counters = replace(counters, polish_generations=counters.polish_generations + 1)
     else:
@@ -424,7 +463,7 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
                            verify_misses=0 if raised else counters.verify_misses + n_verified)
     selF, selV = penalize_duplicates(allG, allF, allV)
     if settings.shun_explored and not polishing and len(settings.objectives) == 1 \
-            and restarts.in_fresh_epoch(counters.restarts):
+            and restarts.in_fresh_epoch(counters.restarts) and restarts.shuns(counters.ranked, counters.explored):
         selV = restarts.shun_explored(problem, allG, selV, counters.explored)
     if settings.algorithm == "nsga3":
         if ref_points is None:

@@ -72,6 +72,17 @@ class Problem(Protocol):
         (``engine/restarts.py``). Default None: restarts draw from all."""
         return None
 
+    def screening(self, fidelity: str) -> np.ndarray | None:
+        """A fixed sample of genomes spread over every global setting, scored once at
+        ``fidelity`` to find the promising settings for the restarts (``engine/restarts.py``).
+        Default None: they draw among all settings."""
+        return None
+
+    def initial_in(self, keys, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        """``n`` fresh genomes of the global settings ``keys`` (``setting_keys``), as
+        ``initial`` draws them; None when none of them has a legal design. Default None."""
+        return None
+
     def min_slice(self, fidelity: str) -> int:
         """Fewest designs worth a worker task at ``fidelity`` (``Evaluator.min_slice``).
         Default 1: every design is."""
@@ -131,11 +142,32 @@ class PimProblem(Problem):
     def gene_names(self) -> tuple[str, ...]:
         return tuple(str(n) for n in self.layout.gene_names)
 
-    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def initial(self, n: int, rng: np.random.Generator, points: np.ndarray | None = None) -> np.ndarray:
         from genomes.init import initial_population  # numba: see the module docstring
         from genomes.repair import repair
 
-        return repair(self.layout, np.asarray(initial_population(self.layout, n, rng), dtype=np.int64), rng)
+        G = initial_population(self.layout, n, rng, points=points)
+        return repair(self.layout, np.asarray(G, dtype=np.int64), rng)
+
+    def initial_in(self, keys, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        """``initial`` confined to the legal global points of the settings ``keys``."""
+        from genomes.layout import DAC_RES, RRAM_RES, XBAR  # numba: see the module docstring
+
+        pts = self.layout.legal_globals  # (ratio, X, r, d) rows
+        G = np.zeros((len(pts), self.n_genes), dtype=np.int64)
+        G[:, XBAR], G[:, RRAM_RES], G[:, DAC_RES] = pts[:, 1], pts[:, 2], pts[:, 3]
+        points = pts[np.isin(self.setting_keys(G), np.asarray(keys, dtype=np.int64))]
+        return self.initial(n, rng, points) if len(points) else None
+
+    def screening(self, fidelity: str) -> np.ndarray | None:
+        """Every heuristic seed at every legal global point (``genomes.init.screening_genomes``);
+        None for a cycle-fidelity search: its thousands of designs, milliseconds each,
+        would cost a short run much of its time (AlexNet: 2652 designs, ResNet18: 4614)."""
+        from genomes.init import screening_genomes  # numba: see the module docstring
+
+        if fidelity == "cycle":
+            return None
+        return np.asarray(screening_genomes(self.layout), dtype=np.int64)
 
     def vary(self, A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from genomes.operators import crossover, mutate  # numba: see the module docstring

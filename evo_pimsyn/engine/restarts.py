@@ -1,16 +1,32 @@
 """What a restart draws: a fresh population of global settings the run has not converged on.
 
 A single-objective population collapses within seconds onto the first global setting
-(crossbar size, cell and DAC resolution) whose designs score well, and per-layer genes
-tuned to one setting are worthless in another, so mutation does not move a converged run
-to a better setting. A restart exists to find another basin, but a fresh population free
-to draw any setting climbs the setting that climbs fastest again, not the one that ends
-highest (ResNet18 at 49 W: 256x256 crossbars climb fastest, 128x128 with 2-bit cells end
-highest). So every restart records the setting the population had converged on
-(``Counters.explored``), and the wholly fresh restarts draw from the others. Drawing is
-not enough: within the epoch the global-reset mutation brings the explored settings back,
-and selection takes them again because they climb faster, so during a fresh epoch their
-designs rank after every real violation (``shun_explored``); the archive still takes them.
+(crossbar size, cell and DAC resolution) whose designs score well, and its designs moved
+to another setting score below those it has (their per-layer genes were tuned to the
+first), so selection does not move a converged run to a better setting. A restart exists
+to find another basin, but a fresh population free to draw any setting climbs the setting
+that climbs fastest again, not the one that ends highest (ResNet18 at 49 W: 256x256
+crossbars climb fastest, 128x128 with 2-bit cells end highest). So every restart records
+the setting the population had converged on (``Counters.explored``), and the wholly fresh
+restarts draw from the others. Drawing is not enough: within the epoch the global-reset
+mutation brings the explored settings back, and selection takes them again because they
+climb faster, so during a fresh epoch their designs rank after every real violation
+(``shun_explored``); the archive still takes them.
+
+Most settings are hopeless, though (ResNet18 at 49 W: 10 of 25 have no feasible design
+among thousands drawn), and a 120 s run restarts fresh only two or three times. So
+generation 0 scores the problem's screening sample (every heuristic seed at every legal
+global point) and keeps the promising settings, those whose best screened design is
+within ``PROMISING`` of the best setting's (``Counters.ranked``), and every restart draws
+its fresh designs among them (``Problem.initial_in``). Once each promising setting has
+been explored the fresh epochs stop shunning (``shuns``): a fresh population over the
+promising settings climbs again like generation 0's, and a setting's climbs end in basins
+several percent apart (ResNet18, 128x128 crossbars with 2-bit cells: 393 to 405 GOPS/W).
+The draw stays mixed on purpose: a population confined to one setting climbs it worse
+than a mixed one whose designs reach it by the global-reset mutation, their duplication
+shape kept by repair (ResNet18, 128x128 with 2-bit cells: fresh climbs confined to it
+ended at 331-362 GOPS/W in 5 of 6 epochs, and at 402 in one; mixed populations that
+settled there reached 393 and 396).
 
 ``Problem.setting_keys`` names a genome's setting; problems without it restart as before.
 """
@@ -27,6 +43,9 @@ FRESH_DRAWS = 4
 # a design of an explored setting, during a fresh restart's epoch: ranks after every real
 # violation (objectives.violation) and before repeated genomes (loop.DUPLICATE_VIOLATION)
 EXPLORED_VIOLATION = 2.0
+# a setting whose best screened design is this close (relative) to the best setting's is
+# worth a fresh climb (rank_settings); the others are left to mutation
+PROMISING = 0.25
 
 
 def explored_settings(problem, G: np.ndarray, F: np.ndarray, V: np.ndarray, explored: tuple[int, ...],
@@ -44,20 +63,44 @@ def explored_settings(problem, G: np.ndarray, F: np.ndarray, V: np.ndarray, expl
     return explored if key in explored else (*explored, key)
 
 
-def fresh_genomes(problem, n: int, rng: np.random.Generator, explored: Sequence[int]) -> np.ndarray:
-    """``n`` fresh genomes from ``problem.initial``, none of a setting in ``explored`` when
-    enough are drawn (``FRESH_DRAWS`` times ``n``); the rest of them, if needed, and every
-    row when the problem has no settings or all its draws are explored."""
-    if not explored:
-        return np.asarray(problem.initial(n, rng), dtype=np.int64)
-    G = np.asarray(problem.initial(FRESH_DRAWS * n, rng), dtype=np.int64)
+def rank_settings(problem, G: np.ndarray, F: np.ndarray, V: np.ndarray) -> tuple[int, ...]:
+    """The promising global settings of the scored genomes ``G``, best first by their best
+    feasible value of the first objective (ties: the smaller key): those whose best is
+    within ``PROMISING`` (relative) of the best setting's."""
     keys = problem.setting_keys(G)
-    if keys is None:
+    feasible = V <= 0
+    if keys is None or not feasible.any():
+        return ()
+    keys, values = keys[feasible], F[feasible, 0]
+    order = np.lexsort((keys, values))  # best value first, then key
+    _, first = np.unique(keys[order], return_index=True)
+    first = np.sort(first)
+    best = values[order][first]
+    close = np.abs(best - best[0]) <= PROMISING * abs(best[0])
+    return tuple(int(k) for k in keys[order][first][close])
+
+
+def fresh_genomes(problem, n: int, rng: np.random.Generator, explored: Sequence[int],
+                  allowed: Sequence[int] | None = None) -> np.ndarray:
+    """``n`` fresh genomes from ``problem.initial`` (among the settings ``allowed`` when
+    given and the problem draws them, ``Problem.initial_in``). With settings ``explored``,
+    ``FRESH_DRAWS`` times ``n`` are drawn and those of the other settings come first, in
+    draw order, then the rest (a problem without settings: the first ``n``)."""
+    draws = FRESH_DRAWS * n if explored else n
+    G = problem.initial_in(allowed, draws, rng) if allowed else None
+    G = np.asarray(problem.initial(draws, rng) if G is None else G, dtype=np.int64)
+    keys = problem.setting_keys(G)
+    if keys is None or not explored:
         return G[:n]
     new = ~np.isin(keys, np.asarray(explored, dtype=np.int64))
-    if not new.any():
-        return G[:n]
     return G[np.argsort(~new, kind="stable")[:n]]
+
+
+def shuns(ranked: Sequence[int] | None, explored: Sequence[int]) -> bool:
+    """Whether a fresh epoch keeps out of the ``explored`` settings: while a promising
+    setting (``ranked``; None or empty: not screened or nothing found, every setting
+    counts) is still unexplored."""
+    return not ranked or not set(ranked) <= set(explored)
 
 
 def breeds_from_archive(k: int) -> bool:
