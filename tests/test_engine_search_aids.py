@@ -253,7 +253,7 @@ def test_stall_ignores_growth_below_the_minimum_gain():
 
 
 @pytest.mark.unit
-def test_a_fresh_draw_in_one_setting_and_the_screening_sample(problem):
+def test_a_fresh_draw_among_given_settings_and_the_screening_sample(problem):
     """initial_in: fresh genomes all of the given (crossbar size, cell, DAC resolution)
     settings, legal, several ratios; None for keys no legal design has. The screening
     sample covers every setting that has a legal design."""
