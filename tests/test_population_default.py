@@ -10,8 +10,8 @@ import json
 import pytest
 
 from evo_pimsyn.cli import build_parser
-from evo_pimsyn.engine.session import (DEFAULT_POPULATION, SINGLE_OBJECTIVE_POPULATION, RunOptions,
-                                       default_population, plan, resolved_population)
+from evo_pimsyn.engine.session import (DEFAULT_POPULATION, MULTI_OBJECTIVE_POPULATION, SINGLE_OBJECTIVE_POPULATION,
+                                       RunOptions, default_population, plan, resolved_population)
 from evo_pimsyn.study import StudySpec
 from evo_pimsyn.study.spec import options_record
 from tests.conftest import REFERENCE
@@ -21,11 +21,12 @@ ALEXNET = REFERENCE / "networks" / "alexnet.json"
 
 @pytest.mark.unit
 @pytest.mark.parametrize("objectives, population", [
-    ("efficiency", 256), (["efficiency"], 256), (" efficiency ", 256), (None, 64),
-    ("efficiency,throughput,area", 64), ("efficiency,area", 64), ("area,efficiency", 64), ("throughput", 64),
+    ("efficiency", 256), (["efficiency"], 256), (" efficiency ", 256), (None, 128),
+    ("efficiency,throughput,area", 128), ("efficiency,area", 128), ("area,efficiency", 128), ("throughput", 64),
+    ("area", 64),
 ])
 def test_default_population_by_objectives(objectives, population):
-    assert (DEFAULT_POPULATION, SINGLE_OBJECTIVE_POPULATION) == (64, 256)
+    assert (DEFAULT_POPULATION, MULTI_OBJECTIVE_POPULATION, SINGLE_OBJECTIVE_POPULATION) == (64, 128, 256)
     assert default_population(objectives) == population
     given = {} if objectives is None else {"objectives": objectives}
     assert resolved_population(RunOptions(model="toy", power_w=49.0, **given)) == population
@@ -34,7 +35,7 @@ def test_default_population_by_objectives(objectives, population):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("objectives, given, recorded", [
-    ("efficiency", None, 256), ("efficiency", 64, 64), ("efficiency,throughput,area", None, 64),
+    ("efficiency", None, 256), ("efficiency", 64, 64), ("efficiency,throughput,area", None, 128),
     ("efficiency,area", 32, 32),
 ])
 def test_run_json_records_the_resolved_population(objectives, given, recorded):
@@ -73,7 +74,7 @@ def test_the_pimsyn_command_searches_with_256(tmp_path, monkeypatch, capsys):
 @pytest.mark.unit
 def test_a_study_resolves_each_cells_population():
     spec = StudySpec(models=["zoo:alexnet"], powers=[49], vary=[("objectives", ["efficiency", "efficiency+area"])])
-    assert [options_record(c.options)["population"] for c in spec.cells()] == [256, 64]
+    assert [options_record(c.options)["population"] for c in spec.cells()] == [256, 128]
     given = StudySpec(models=["zoo:alexnet"], powers=[49], base={"population": 64},
                       vary=[("objectives", ["efficiency", "efficiency+area"])])
     assert [options_record(c.options)["population"] for c in given.cells()] == [64, 64]

@@ -89,7 +89,7 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
 
 
 POPULATION_HELP = ("population size (default: 256 when the objectives are efficiency alone, whose generations cost "
-                   "mostly their cycle-model checks, else 64)")
+                   "mostly their cycle-model checks; 128 with several objectives; 64 for another single one)")
 CORNER_HELP = ("several objectives: spend the last FRACTION of the generations or time budget climbing the first "
                "objective's extreme (efficiency in the default order) with a single-objective population of 256 "
                "seeded from the front, its would-be bests checked with the cycle evaluator; the designs it finds "

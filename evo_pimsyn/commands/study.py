@@ -45,7 +45,8 @@ def add_parser(subparsers) -> None:
     add_stop_arguments(p)
     p.add_argument("--config", metavar="FILE", help="hardware config of every cell (default configs/pimsyn_date24.json)")
     p.add_argument("--population", type=_int_at_least(4), metavar="N",
-                   help="population size (run's default: 256 for efficiency alone, else 64)")
+                   help="population size (run's default: 256 for efficiency alone, 128 for several objectives, "
+                        "64 for another single one)")
     p.add_argument("--objectives", metavar="LIST", help="comma list of objectives (run's default)")
     p.add_argument("--algorithm", choices=("nsga2", "nsga3"))
     p.add_argument("--macro-setting", choices=("specified", "unified"))
