@@ -62,8 +62,8 @@ UNHASHED_AT = {"corner_fraction": 0.0}
 # population size; bench/peers.py at 60 s, 1 worker: ResNet18 313.2 -> 354.6 GOPS/W,
 # AlexNet 698.7 -> 707.6 from 64 to 256). Several objectives get 128: a front of three
 # objectives needs more designs alive than 64 hold (bench/peers.py, 120 s, 2 workers, seeds
-# 0-2, hypervolume of the cycle-scored front: MULTI_OBJECTIVE_TABLE in README's population
-# size paragraph). Any other single objective keeps 64 (not measured).
+# 0-2, hypervolume of the cycle-scored front: README, population size). Any other single
+# objective keeps 64 (not measured).
 DEFAULT_POPULATION = 64
 SINGLE_OBJECTIVE_POPULATION = 256
 MULTI_OBJECTIVE_POPULATION = 128
