@@ -293,6 +293,32 @@ def test_perturb_redraws_layers_at_the_elite_setting(problem):
 
 
 @pytest.mark.e2e
+def test_a_multi_objective_generation_0_keeps_the_best_of_the_initial_draw_and_the_screening(problem):
+    """Several objectives: generation 0 scores the screening sample with the initial draw
+    and keeps the NSGA-II survivors of both, a population of the run's size whose first
+    front dominates or equals the initial draw's; without screen_settings, the draw alone."""
+    three = parse_objectives("efficiency,throughput,area")
+    fn, args = problem.scorer("analytic")
+    evaluate = lambda G: fn(*args, G)  # noqa: E731
+    screened = problem.screening("analytic")
+    settings = loop.replace(_settings(), objectives=three)
+    plain, _ = loop.initialize(problem, evaluate, loop.replace(settings, screen_settings=False),
+                               np.random.default_rng(5))
+    state, batch = loop.initialize(problem, evaluate, settings, np.random.default_rng(5))
+    assert len(state.population) == len(plain.population) == 8
+    assert state.evaluations == plain.evaluations + len(screened)
+    assert len(batch.frame) == len(batch.objectives) == 8
+    from_screening = (state.population[:, None, :] == screened[None, :, :]).all(axis=2).any(axis=1)
+    assert from_screening.any()
+    best = state.objectives[state.violation <= 0]
+    for f in plain.objectives[plain.violation <= 0]:  # no initial design beats the kept front
+        assert ((best <= f).all(axis=1)).any()
+    # one objective: the screening ranks settings and leaves the population alone
+    single, _ = loop.initialize(problem, evaluate, _settings(), np.random.default_rng(5))
+    np.testing.assert_array_equal(single.population, problem.initial(8, np.random.default_rng(5)))
+
+
+@pytest.mark.e2e
 def test_every_other_restart_seeds_half_the_population_from_the_archive(problem):
     """The 1st, 3rd, ... restart's fresh population: its second half are perturbed archive
     designs (the archive's global setting), the first half fresh genomes. The 2nd, 4th, ...

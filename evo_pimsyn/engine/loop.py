@@ -89,7 +89,9 @@ class Settings:
     # Single objective, problems with ``screening`` and ``initial_in``: generation 0 ranks
     # the settings by a screening sample, every restart draws its fresh designs among the
     # promising ones, and once all of those are explored the fresh epochs stop shunning
-    # (engine/restarts.py).
+    # (engine/restarts.py). Several objectives, problems with ``screening``: generation 0's
+    # population is the NSGA-II survivors of the initial draw and the screening sample
+    # together (_with_screened_front).
     screen_settings: bool = True
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
     # fidelity): at most this many designs per generation that would beat the best
@@ -336,6 +338,7 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
         genomes = problem.initial(settings.population, rng)
     G = np.asarray(genomes, dtype=np.int64)
     batch = score(evaluate(G), settings.objectives, settings.power_w)
+    G, batch, n_front_screened = _with_screened_front(problem, evaluate, settings, G, batch)
     fast = batch.objectives[:, 0].copy()
     F, V, flags, n_verified = verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), fast,
                                           verify, settings)
@@ -343,7 +346,7 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
     archive.update(G, F, archivable(V, flags, verify, settings))
     ranked, n_screened = _screen(problem, evaluate, settings)
     state = State(generation=0, population=G, objectives=F, violation=V, archive=archive, logbook=[], rng=rng,
-                  evaluations=len(G) + n_screened, elapsed_s=0.0,
+                  evaluations=len(G) + n_screened + n_front_screened, elapsed_s=0.0,
                   counters=Counters(verified=n_verified, ranked=ranked), verified=flags, search_values=fast)
     _with_hv_reference(state, batch)
     row = _log_row(state, batch, settings, 0.0)
@@ -351,6 +354,35 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
     _stamp_wall(state, row, clock() - t0)
     state.logbook = [row]
     return state, batch
+
+
+def _with_screened_front(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
+                         G: np.ndarray, batch: Scores) -> tuple[np.ndarray, Scores, int]:
+    """Several objectives with ``Settings.screen_settings``: (the survivors of the initial
+    draw ``G`` and the problem's screening sample together, their scores, the screened
+    designs scored); ``(G, batch, 0)`` otherwise.
+
+    A network that few random designs fit (MobileNetV2 at 49 W: 1 of 128 feasible) settled
+    around the first low-duplication designs that did, and the moves cannot steepen a flat
+    duplication vector (a ratio step is answered by repair rescaling the whole vector, a
+    duplication move takes copies from layers that have none to give): 120 s, 189 GOPS/W at
+    the front's efficient end, where pymoo's NSGA-II reached 298. The screening sample's
+    pixel-proportional seeds at every legal point start the front where it should be."""
+    if not settings.screen_settings or len(settings.objectives) == 1:
+        return G, batch, 0
+    screened = problem.screening(settings.fidelity)
+    if screened is None:
+        return G, batch, 0
+    screened = np.asarray(screened, dtype=np.int64)
+    found = score(evaluate(screened), settings.objectives, settings.power_w)
+    allG = np.concatenate([G, screened])
+    allF = np.concatenate([batch.objectives, found.objectives])
+    allV = np.concatenate([batch.violation, found.violation])
+    keep = nsga.select_nsga2(*penalize_duplicates(allG, allF, allV), len(G))
+    frame = pd.concat([batch.frame, found.frame], ignore_index=True).iloc[keep].reset_index(drop=True)
+    kept = Scores(frame=frame, objectives=allF[keep], violation=allV[keep],
+                  feasible=np.concatenate([batch.feasible, found.feasible])[keep])
+    return allG[keep], kept, len(screened)
 
 
 def _screen(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
