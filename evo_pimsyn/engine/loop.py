@@ -368,13 +368,10 @@ def _with_screened_front(problem: Problem, evaluate: Callable[[np.ndarray], pd.D
     duplication move takes copies from layers that have none to give): 120 s, 189 GOPS/W at
     the front's efficient end, where pymoo's NSGA-II reached 298. The screening sample's
     pixel-proportional seeds at every legal point start the front where it should be."""
-    if not settings.screen_settings or len(settings.objectives) == 1:
+    sample = _scored_screening(problem, evaluate, settings) if len(settings.objectives) > 1 else None
+    if sample is None:
         return G, batch, 0
-    screened = problem.screening(settings.fidelity)
-    if screened is None:
-        return G, batch, 0
-    screened = np.asarray(screened, dtype=np.int64)
-    found = score(evaluate(screened), settings.objectives, settings.power_w)
+    screened, found = sample
     allG = np.concatenate([G, screened])
     allF = np.concatenate([batch.objectives, found.objectives])
     allV = np.concatenate([batch.violation, found.violation])
@@ -391,13 +388,24 @@ def _screen(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
     scored): single objective with ``Settings.screen_settings`` (restarts.rank_settings);
     (None, 0) otherwise or for a problem without one. Generation 0 screens, so that no
     generation near the end of a time budget pays for it."""
-    if not settings.screen_settings or len(settings.objectives) != 1:
+    sample = _scored_screening(problem, evaluate, settings) if len(settings.objectives) == 1 else None
+    if sample is None:
         return None, 0
+    screened, found = sample
+    return restarts.rank_settings(problem, screened, found.objectives, found.violation), len(screened)
+
+
+def _scored_screening(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
+                      settings: Settings) -> tuple[np.ndarray, Scores] | None:
+    """The problem's screening sample and its scores; None without ``Settings.screen_settings``
+    or for a problem without one."""
+    if not settings.screen_settings:
+        return None
     screened = problem.screening(settings.fidelity)
     if screened is None:
-        return None, 0
-    found = score(evaluate(screened), settings.objectives, settings.power_w)
-    return restarts.rank_settings(problem, screened, found.objectives, found.violation), len(screened)
+        return None
+    screened = np.asarray(screened, dtype=np.int64)
+    return screened, score(evaluate(screened), settings.objectives, settings.power_w)
 
 
 DUPLICATE_VIOLATION = 3.0  # worse than any real violation (see objectives.violation)
