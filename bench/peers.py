@@ -44,7 +44,12 @@ Results:
   whose verified best reached its final best);
 * three objectives (efficiency, throughput, area): hypervolume of the cycle-scored feasible
   designs with ONE reference point per (network, power), the same for every contender and
-  seed (:func:`reference_point`), and the number of designs on that front.
+  seed (:func:`reference_point`), and the number of designs on that front;
+* the targets against the best known (:func:`reach_table`): the engine's margin over the
+  best peer (1.05x one objective, 1.10x three) next to the best that any row of the CSV
+  found, whatever its contender, budget and seed (three objectives: the hypervolume of the
+  union of every row's cycle-scored designs). A target above it asks for designs that no
+  contender has found, not only for a better engine.
 
 Every (network, power, objectives, contender, budget, seed, workers) ends as one row of
 ``OUT/results.csv``, appended and fsynced as soon as it is done; a rerun skips the rows
@@ -642,6 +647,64 @@ def spread_table(df: pd.DataFrame, contender: str = "engine") -> str:
     return "\n".join(lines)
 
 
+TARGETS = {"single": 1.05, "three": 1.10}  # the engine's margin over the best peer (issue 18)
+
+
+def front_files(out: Path, row) -> list[Path]:
+    """The cycle-scored designs of one results.csv row: a peer's ``fronts/`` file, the
+    engine's run folder's pareto.csv (the split probe's two); [] when they are gone."""
+    tag = f"{row['network']}-{row['objectives']}-{float(row['budget_s']):g}s-seed{int(row['seed'])}-w{int(row['workers'])}"
+    name = f"{tag}-{row['contender']}"
+    if str(row["contender"]).split("+")[0] == "engine":
+        return sorted((out / "engine" / name).rglob("pareto.csv"))
+    path = out / "fronts" / f"{name}.csv"
+    return [path] if path.exists() else []
+
+
+def best_known(df: pd.DataFrame, out: Path, mode: str, net: str, ref: tuple[float, ...]) -> tuple[float, str]:
+    """The best any row of ``net`` found, whatever its contender, budget and seed, with where
+    it came from: one objective, the best cycle-scored efficiency; three, the hypervolume of
+    the union of every row's cycle-scored designs (nan without their files)."""
+    rows = df[(df["network"] == net) & (df["objectives"] == mode)]
+    if rows.empty:
+        return float("nan"), "-"
+    if mode == "single":
+        v = rows["best_efficiency_gops_w"].to_numpy(dtype=np.float64)
+        if not np.isfinite(v).any():
+            return float("nan"), "-"
+        b = rows.iloc[int(np.nanargmax(v))]
+        return float(np.nanmax(v)), f"{b['contender']} {float(b['budget_s']):g} s seed {int(b['seed'])}"
+    files = [f for _, r in rows.iterrows() for f in front_files(out, r)]
+    if not files:
+        return float("nan"), "-"
+    union = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    m = front_metrics(union, mode, ref)
+    return m["hypervolume"], f"union of {len(files)} fronts of {len(rows)} rows, {m['front_designs']} designs"
+
+
+def reach_table(df: pd.DataFrame, out: Path) -> str:
+    """Markdown: per (objectives, network, budget) the target (TARGETS x the best peer's
+    mean), the engine's mean and the best known of that network (:func:`best_known`); a
+    target above the best known asks for designs no contender has found at any budget."""
+    lines = ["| objectives | network | budget s | best peer (mean) | target | engine mean | best known (where) "
+             "| target / best known |", "|---|---|---|---|---|---|---|---|"]
+    for (mode, net), n in df.groupby(["objectives", "network"], sort=False):
+        col = "best_efficiency_gops_w" if mode == "single" else "hypervolume"
+        ref = tuple(float(n[c].iloc[0]) for c in ("ref_efficiency_gops_w", "ref_throughput_ips", "ref_area_mm2"))
+        known, where = best_known(df, out, mode, net, ref)
+        fmt = (lambda x: _fmt(x, 1)) if mode == "single" else (lambda x: "-" if not np.isfinite(x) else f"{x:.4g}")
+        for budget, b in n.groupby("budget_s"):
+            means = b.groupby("contender")[col].mean()
+            peers = means[[not c.startswith("engine") for c in means.index]]
+            if peers.empty or "engine" not in means.index:
+                continue
+            target = TARGETS[mode] * float(peers.max())
+            lines.append(f"| {mode} | {net} | {budget:g} | {peers.idxmax()} {fmt(float(peers.max()))} | "
+                         f"{fmt(target)} | {fmt(float(means['engine']))} | {fmt(known)} ({where}) | "
+                         f"{_fmt(target / known, 3)} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def report(path: Path) -> str:
     """The tables of a results.csv: per worker count and budget, single objective, three
     objectives from each reference, and the engine's seed spread."""
@@ -666,6 +729,11 @@ def report(path: Path) -> str:
         spread = spread_table(dw)
         if spread:
             parts.append(f"### seed spread of the engine, {workers} worker(s)\n\n{spread}")
+        reach = reach_table(dw, path.parent)
+        if reach:
+            parts.append(f"### the targets against the best known, {workers} worker(s): the engine's margin "
+                         f"over the best peer ({', '.join(f'{m} {f:g}x' for m, f in TARGETS.items())}) against "
+                         f"the best any contender found at any budget\n\n{reach}")
     return "\n\n".join(parts)
 
 

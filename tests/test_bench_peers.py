@@ -181,6 +181,38 @@ def test_tables_from_a_results_csv(peers, tmp_path):
     assert "| single | 120 | alexnet | 2 | 700.0 (seed 0) | 690.0 (seed 1) | 1.43 |" in text
 
 
+@pytest.mark.unit
+def test_reach_table_sets_each_target_against_the_best_any_row_found(peers, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "results.csv"
+    ref = {"ref_efficiency_gops_w": 0.0, "ref_throughput_ips": 0.0, "ref_area_mm2": 10.0}
+    base = {"network": "vgg16", "power_w": 49.0, "workers": 2, "finished_at": "x", **ref}
+    for budget, c, seed, v in [(120.0, "engine", 0, 400.0), (120.0, "pymoo-de", 0, 410.0),
+                               (600.0, "engine", 0, 430.0), (600.0, "pymoo-de", 0, 420.0)]:
+        peers.append_row(path, {**base, "objectives": "single", "contender": c, "budget_s": budget, "seed": seed,
+                                "best_efficiency_gops_w": v})
+    # three objectives: each contender's front is one box; their union covers more than either
+    fronts = {"engine": (2.0, 3.0, 8.0), "pymoo-nsga2": (3.0, 2.0, 8.0)}
+    for c, (e, t, a) in fronts.items():
+        row = {**base, "objectives": "three", "contender": c, "budget_s": 120.0, "seed": 0,
+               "hypervolume": e * t * (10.0 - a)}
+        peers.append_row(path, row)
+        where = {"engine": tmp_path / "engine" / "vgg16-three-120s-seed0-w2-engine" / "pareto.csv",
+                 "pymoo-nsga2": tmp_path / "fronts" / "vgg16-three-120s-seed0-w2-pymoo-nsga2.csv"}[c]
+        where.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"feasible": [True, False], "efficiency_gops_w": [e, 99.0], "throughput_ips": [t, 99.0],
+                      "area_mm2": [a, 1.0]}).to_csv(where, index=False)
+        assert peers.front_files(tmp_path, row) == [where]
+    text = peers.reach_table(pd.read_csv(path), tmp_path)
+    # single: 1.05 x 410 against the best of every row (430, the engine's 600 s)
+    assert "| single | vgg16 | 120 | pymoo-de 410.0 | 430.5 | 400.0 | 430.0 (engine 600 s seed 0) | 1.001 |" in text
+    assert "| single | vgg16 | 600 | pymoo-de 420.0 | 441.0 | 430.0 | 430.0 (engine 600 s seed 0) | 1.026 |" in text
+    # three: union of the two boxes = 2*3*2 + 3*2*2 - 2*2*2 = 16 (the infeasible rows count for nothing)
+    row = next(line for line in text.splitlines() if line.startswith("| three |"))
+    assert "| pymoo-nsga2 12 | 13.2 | 12 | 16 (union of 2 fronts of 2 rows, 2 designs) | 0.825 |" in row
+
+
 # ---- the peers themselves (bench extra) ------------------------------------------------------------
 @pytest.mark.e2e
 @pytest.mark.parametrize("name,mode", [("pymoo-ga", "single"), ("pymoo-de", "single"), ("pymoo-nsga2", "three"),
