@@ -707,7 +707,8 @@ def reach_table(df: pd.DataFrame, out: Path) -> str:
 
 def report(path: Path) -> str:
     """The tables of a results.csv: per worker count and budget, single objective, three
-    objectives from each reference, and the engine's seed spread."""
+    objectives from each reference, the engine's seed spread and the targets against the
+    best known (:func:`reach_table`; front files are looked up beside the CSV)."""
     if not path.exists():
         return f"no results in {path}"
     df = pd.read_csv(path)
