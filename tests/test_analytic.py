@@ -70,7 +70,6 @@ def _cycle_steps(prep, b, kt, kl, ks, km, noc):
     return int(out[1]), int(out[3])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])
 def test_recurrence_exact_without_conflicts(reference_dir, hw, name):
     """Unshared designs: the recurrence equals the cycle scheduler wherever no bubble was

@@ -469,9 +469,13 @@ def build_samples(network, dup, blocks, idiv, ddiv, prov, max_samples: int = 64,
     arr = network.arrays
     kernel = _build_memo if memo else _build
     caps = sample_caps(network, max_samples, min_samples)
+    blocks = i64(blocks)
+    # the kernels' scratch holds cap_in input samples, and no layer has more than the most
+    # blocks of the batch: "every block" (a huge cap) then costs that, not the cap itself
+    cap_in = min(int(max_in_samples), max(int(blocks.max(initial=0)), 1))
     out = kernel(arr.kind, arr.out_h, arr.out_w, arr.out_channels, arr.kernel_h, arr.kernel_w,
                  arr.stride_h, arr.stride_w, arr.pad_top, arr.pad_left, prov[0], prov[1],
-                 i64(dup), i64(blocks), i64(idiv), i64(ddiv), caps, int(max_in_samples), "pixel-window" in fixes,
+                 i64(dup), blocks, i64(idiv), i64(ddiv), caps, cap_in, "pixel-window" in fixes,
                  "non-square" in fixes)
     return Samples(*out)
 
