@@ -583,6 +583,13 @@ def _fmt(v: float, digits: int = 1) -> str:
     return "-" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
+def _value_fmt(mode: str) -> Callable[[float], str]:
+    """How a table shows a figure: efficiency with one decimal, hypervolume with 4 digits."""
+    if mode == "single":
+        return lambda x: _fmt(x, 1)
+    return lambda x: "-" if not np.isfinite(x) else f"{x:.4g}"
+
+
 def comparison_table(df: pd.DataFrame, mode: str, budget_s: float, col: str | None = None) -> str:
     """Markdown: per network the mean (min-max over seeds) of each contender's ``col``
     (single: best efficiency; three: ``hypervolume`` or ``hypervolume_nadir``), the best
@@ -590,7 +597,7 @@ def comparison_table(df: pd.DataFrame, mode: str, budget_s: float, col: str | No
     over that peer's best seed."""
     col = col or ("best_efficiency_gops_w" if mode == "single" else "hypervolume")
     fronts = "front_designs_nadir" if col == "hypervolume_nadir" else "front_designs"
-    fmt = (lambda x: _fmt(x, 1)) if mode == "single" else (lambda x: "-" if not np.isfinite(x) else f"{x:.4g}")
+    fmt = _value_fmt(mode)
     sub = df[(df["objectives"] == mode) & np.isclose(df["budget_s"], budget_s)]
     if sub.empty:
         return ""
@@ -650,11 +657,17 @@ def spread_table(df: pd.DataFrame, contender: str = "engine") -> str:
 TARGETS = {"single": 1.05, "three": 1.10}  # the engine's margin over the best peer (issue 18)
 
 
+def run_name(row) -> str:
+    """The name of a measurement's files (the engine's run folder under ``OUT/engine/``, a
+    peer's ``OUT/fronts/NAME.csv``), from a plan item or a results.csv row."""
+    return (f"{row['network']}-{row['objectives']}-{float(row['budget_s']):g}s-seed{int(row['seed'])}"
+            f"-w{int(row['workers'])}-{row['contender']}")
+
+
 def front_files(out: Path, row) -> list[Path]:
     """The cycle-scored designs of one results.csv row: a peer's ``fronts/`` file, the
     engine's run folder's pareto.csv (the split probe's two); [] when they are gone."""
-    tag = f"{row['network']}-{row['objectives']}-{float(row['budget_s']):g}s-seed{int(row['seed'])}-w{int(row['workers'])}"
-    name = f"{tag}-{row['contender']}"
+    name = run_name(row)
     if str(row["contender"]).split("+")[0] == "engine":
         return sorted((out / "engine" / name).rglob("pareto.csv"))
     path = out / "fronts" / f"{name}.csv"
@@ -692,7 +705,7 @@ def reach_table(df: pd.DataFrame, out: Path) -> str:
         col = "best_efficiency_gops_w" if mode == "single" else "hypervolume"
         ref = tuple(float(n[c].iloc[0]) for c in ("ref_efficiency_gops_w", "ref_throughput_ips", "ref_area_mm2"))
         known, where = best_known(df, out, mode, net, ref)
-        fmt = (lambda x: _fmt(x, 1)) if mode == "single" else (lambda x: "-" if not np.isfinite(x) else f"{x:.4g}")
+        fmt = _value_fmt(mode)
         for budget, b in n.groupby("budget_s"):
             means = b.groupby("contender")[col].mean()
             peers = means[[not c.startswith("engine") for c in means.index]]
@@ -754,12 +767,11 @@ def measure(item: dict, args, cache: dict) -> dict:
     budget, seed, workers = item["budget_s"], item["seed"], item["workers"]
     setup, ref, nadir = _setup(cache, net)
     out = Path(args.out)
-    tag = f"{net}-{mode}-{budget:g}s-seed{seed}-w{workers}"
     row = {**item, "power_check": POWER_CHECK, "ref_efficiency_gops_w": ref[0], "ref_throughput_ips": ref[1],
            "ref_area_mm2": ref[2], "ref_area_nadir_mm2": nadir[2],
            "peer_init": "-" if name.startswith("engine") else args.peer_init}
     if name.split("+")[0] == "engine":
-        row.update(run_engine(NETWORKS[net], POWER_W, mode, budget, seed, workers, out / "engine" / f"{tag}-{name}",
+        row.update(run_engine(NETWORKS[net], POWER_W, mode, budget, seed, workers, out / "engine" / run_name(item),
                               ref, nadir, name))
     else:
         t0 = time.perf_counter()
@@ -769,7 +781,7 @@ def measure(item: dict, args, cache: dict) -> dict:
         frame.insert(0, "first_seen_s", tr.seen_s)
         frame.insert(1, "search_value", tr.objectives[:, 0] * pp.objectives[0].sign)
         (out / "fronts").mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out / "fronts" / f"{tag}-{name}.csv", index=False)
+        frame.to_csv(out / "fronts" / f"{run_name(item)}.csv", index=False)
         m = front_metrics(frame, mode, ref, nadir)
         reach = float(tr.seen_s[m["best_row"]]) if m["best_row"] is not None and mode == "single" else float("nan")
         row.update({"best_efficiency_gops_w": m["best_efficiency_gops_w"], "time_to_best_s": reach,
