@@ -89,9 +89,9 @@ class Settings:
     # Single objective, problems with ``screening`` and ``initial_in``: generation 0 ranks
     # the settings by a screening sample, every restart draws its fresh designs among the
     # promising ones, and once all of those are explored the fresh epochs stop shunning
-    # (engine/restarts.py). Several objectives, problems with ``screening``: generation 0's
-    # population is the NSGA-II survivors of the initial draw and the screening sample
-    # together (_with_screened_front).
+    # (engine/restarts.py). Every objective count, problems with ``screening``: generation
+    # 0's population is the NSGA-II survivors of the initial draw and the screening sample
+    # together (_with_screened).
     screen_settings: bool = True
     # Single objective with a ``verify`` evaluator (the exact model behind a faster search
     # fidelity): at most this many designs per generation that would beat the best
@@ -331,22 +331,28 @@ def _with_hv_reference(state: State, batch: Scores) -> None:
 def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
                rng: np.random.Generator, verify: Callable[[np.ndarray], pd.DataFrame] | None = None,
                genomes: np.ndarray | None = None) -> tuple[State, Scores]:
-    """Generation 0: ``genomes`` (default ``settings.population`` from ``problem.initial``)
-    scored, and the problem's screening sample (:func:`_screen`)."""
+    """Generation 0: ``settings.population`` genomes from ``problem.initial``, scored
+    together with the problem's screening sample (:func:`_with_screened`), which with one
+    objective also ranks the global settings for the restarts (:func:`_ranked`). Given
+    ``genomes`` (a start the caller chose: the corner phase's archive seeds) are kept as
+    they are and the sample only ranks."""
     t0 = clock()
+    chosen = genomes is not None
     if genomes is None:
         genomes = problem.initial(settings.population, rng)
     G = np.asarray(genomes, dtype=np.int64)
     batch = score(evaluate(G), settings.objectives, settings.power_w)
-    G, batch, n_front_screened = _with_screened_front(problem, evaluate, settings, G, batch)
+    sample = _scored_screening(problem, evaluate, settings)
+    if not chosen:
+        G, batch = _with_screened(G, batch, sample)
     fast = batch.objectives[:, 0].copy()
     F, V, flags, n_verified = verify_best(G, batch.objectives, batch.violation, np.zeros(len(G), dtype=bool), fast,
                                           verify, settings)
     archive = Archive.empty(G.shape[1], len(settings.objectives))
     archive.update(G, F, archivable(V, flags, verify, settings))
-    ranked, n_screened = _screen(problem, evaluate, settings)
+    ranked, n_screened = _ranked(problem, settings, sample), 0 if sample is None else len(sample[0])
     state = State(generation=0, population=G, objectives=F, violation=V, archive=archive, logbook=[], rng=rng,
-                  evaluations=len(G) + n_screened + n_front_screened, elapsed_s=0.0,
+                  evaluations=len(G) + n_screened, elapsed_s=0.0,
                   counters=Counters(verified=n_verified, ranked=ranked), verified=flags, search_values=fast)
     _with_hv_reference(state, batch)
     row = _log_row(state, batch, settings, 0.0)
@@ -356,21 +362,25 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
     return state, batch
 
 
-def _with_screened_front(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
-                         G: np.ndarray, batch: Scores) -> tuple[np.ndarray, Scores, int]:
-    """Several objectives with ``Settings.screen_settings``: (the survivors of the initial
-    draw ``G`` and the problem's screening sample together, their scores, the screened
-    designs scored); ``(G, batch, 0)`` otherwise.
+def _with_screened(G: np.ndarray, batch: Scores, sample: tuple[np.ndarray, Scores] | None
+                   ) -> tuple[np.ndarray, Scores]:
+    """(the survivors of the initial draw ``G`` and the screening ``sample`` together, their
+    scores); ``(G, batch)`` without a sample.
 
-    A network that few random designs fit (MobileNetV2 at 49 W: 1 of 128 feasible) settled
-    around the first low-duplication designs that did, and the moves cannot steepen a flat
+    A network that few random designs fit settles around the first ones that do, and the
+    screening sample's pixel-proportional seeds at every legal point start where the search
+    should. Several objectives: MobileNetV2 at 49 W, 1 random design in 128 feasible, the
+    population settled around low-duplication designs and the moves cannot steepen a flat
     duplication vector (a ratio step is answered by repair rescaling the whole vector, a
-    duplication move takes copies from layers that have none to give): 120 s, 189 GOPS/W at
-    the front's efficient end, where pymoo's NSGA-II reached 298. The screening sample's
-    pixel-proportional seeds at every legal point start the front where it should be."""
-    sample = _scored_screening(problem, evaluate, settings) if len(settings.objectives) > 1 else None
+    duplication move takes copies from layers that have none to give): 120 s, 189 GOPS/W
+    at the front's efficient end, where pymoo's NSGA-II reached 298. One objective: on
+    ResNet50 at 49 W 3 to 7 random designs in 256 are feasible (the best 40-156 GOPS/W);
+    the population climbed one of their settings (256x256 crossbars, 1-bit cells, 2-bit
+    DACs) to about 233 and stayed there for 80-230 s, until a fresh restart drew from the
+    settings the screening ranked, while the screening's own best design (256x256, 2-bit
+    cells) scored 420, and a 120 s run returned 233."""
     if sample is None:
-        return G, batch, 0
+        return G, batch
     screened, found = sample
     allG = np.concatenate([G, screened])
     allF = np.concatenate([batch.objectives, found.objectives])
@@ -379,20 +389,24 @@ def _with_screened_front(problem: Problem, evaluate: Callable[[np.ndarray], pd.D
     frame = pd.concat([batch.frame, found.frame], ignore_index=True).iloc[keep].reset_index(drop=True)
     kept = Scores(frame=frame, objectives=allF[keep], violation=allV[keep],
                   feasible=np.concatenate([batch.feasible, found.feasible])[keep])
-    return allG[keep], kept, len(screened)
+    return allG[keep], kept
+
+
+def _ranked(problem: Problem, settings: Settings, sample: tuple[np.ndarray, Scores] | None) -> tuple[int, ...] | None:
+    """The promising settings the screening ``sample`` ranks, best first
+    (restarts.rank_settings): single objective; None otherwise or without a sample."""
+    if sample is None or len(settings.objectives) != 1:
+        return None
+    screened, found = sample
+    return restarts.rank_settings(problem, screened, found.objectives, found.violation)
 
 
 def _screen(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
             settings: Settings) -> tuple[tuple[int, ...] | None, int]:
     """(the promising settings ranked by the problem's screening sample, the designs it
-    scored): single objective with ``Settings.screen_settings`` (restarts.rank_settings);
-    (None, 0) otherwise or for a problem without one. Generation 0 screens, so that no
-    generation near the end of a time budget pays for it."""
+    scored) for a restart of a run whose checkpoint predates the screening (:func:`_ranked`)."""
     sample = _scored_screening(problem, evaluate, settings) if len(settings.objectives) == 1 else None
-    if sample is None:
-        return None, 0
-    screened, found = sample
-    return restarts.rank_settings(problem, screened, found.objectives, found.violation), len(screened)
+    return _ranked(problem, settings, sample), 0 if sample is None else len(sample[0])
 
 
 def _scored_screening(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],

@@ -74,9 +74,9 @@ class Problem(Protocol):
 
     def screening(self, fidelity: str) -> np.ndarray | None:
         """A fixed sample of genomes spread over every global setting, scored once at
-        ``fidelity`` in generation 0: with one objective to find the promising settings for
-        the restarts (``engine/restarts.py``), with several to join the initial draw's
-        selection (``loop._with_screened_front``). Default None: neither."""
+        ``fidelity`` in generation 0, where it joins the initial draw's selection
+        (``loop._with_screened``) and, with one objective, ranks the promising settings for
+        the restarts (``engine/restarts.py``). Default None: neither."""
         return None
 
     def initial_in(self, keys, n: int, rng: np.random.Generator) -> np.ndarray | None:
