@@ -33,7 +33,8 @@ from fitness.evaluate import evaluate  # noqa: E402
 from fitness.hardware import load_hardware  # noqa: E402
 from fitness.pimcomp import load_pimcomp  # noqa: E402
 
-NETWORKS = REPO.parent / "shared" / "reference" / "networks"
+# the repository's copy of PIMSYN's reference networks, so that any clone runs this
+NETWORKS = REPO / "tests" / "data" / "reference" / "networks"
 STAGE_FIXES = "fc,min-power,eltwise-loads,fixed-point,pool-surplus,input-load,activations"
 
 

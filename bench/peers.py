@@ -89,7 +89,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-REFERENCE_NETWORKS = REPO.parent / "shared" / "reference" / "networks"
+# the repository's copy of PIMSYN's reference networks (tests/data/reference), so that any
+# clone runs the benchmark
+REFERENCE_NETWORKS = REPO / "tests" / "data" / "reference" / "networks"
 # PIMSYN's network JSONs (its frontend's layer tables, with its config: the like-for-like
 # inputs) and three embedded zoo models beyond PIMSYN's set. All are feasible at 49 W under
 # the strict power check (`evo-pimsyn sample --model M --power 49 -n 5 --feasible-only`

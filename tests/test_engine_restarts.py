@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import loop, restarts
@@ -148,6 +149,23 @@ def test_settings_rank_by_their_best_feasible_design_and_only_the_promising_coun
     assert restarts.rank_settings(ToyProblem(), G, F, V) == ()
 
 
+def test_the_screening_ranks_a_setting_whose_designs_are_all_a_hair_over_the_power_budget():
+    """The heuristic seeds fill the budget, and the allocation's ceilings leave some
+    settings' seeds just over it: such a setting ranks by those designs (its runs reach
+    feasible designs there), one further over does not, nor does a refused design."""
+    problem = SettingToy()
+    objectives = parse_objectives("efficiency")
+    G = np.array([[1], [5], [2], [3], [0]])  # settings 1, 1, 2, 3, 0
+    frame = pd.DataFrame({objectives[0].column: [100.0, 90.0, 110.0, 120.0, 130.0]})
+    budget = 49.0
+    over = lambda watts: 1.0 + watts / (budget + watts)  # noqa: E731 (objectives.violation)
+    V = np.array([0.0, 0.0, over(0.002), over(0.5), 2.0])
+    assert restarts.rank_screening(problem, G, frame, objectives, V) == (2, 1)
+    # the plain ranking counts feasible designs only
+    F = np.where(V[:, None] <= 0, -frame.to_numpy(), np.inf)
+    assert restarts.rank_settings(problem, G, F, V) == (1,)
+
+
 def test_a_fresh_restart_draws_among_the_allowed_settings_the_unexplored_first():
     problem = ScreenedToy()
     G = restarts.fresh_genomes(problem, 16, np.random.default_rng(1), explored=(0, 2), allowed=(2, 3))
@@ -192,7 +210,7 @@ def test_a_run_screens_once_and_its_restarts_draw_among_the_promising_settings(m
         found = loop.score(ev(screened), settings.objectives, settings.power_w)
         # generation 0 counts the screening sample among its evaluations
         assert loop.evolve(problem, ev, settings, loop.Stop(generations=0), seed=5).evaluations == 16 + len(screened)
-    ranked = restarts.rank_settings(problem, screened, found.objectives, found.violation)
+    ranked = restarts.rank_screening(problem, screened, found.frame, settings.objectives, found.violation)
     assert state.counters.ranked == ranked == (0, 1, 2)
     for k in sorted(epochs)[1:]:
         # the generation after a restart: its population drawn among the promising

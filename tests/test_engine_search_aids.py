@@ -321,7 +321,7 @@ def test_generation_0_keeps_the_best_of_the_initial_draw_and_the_screening(probl
     for f in scores.objectives[left_out]:
         assert not ((f <= kept).all(axis=1) & (f < kept).any(axis=1)).any()
     found = score(evaluate(screened), objectives, 49.0)
-    ranked = restarts.rank_settings(problem, screened, found.objectives, found.violation)
+    ranked = restarts.rank_screening(problem, screened, found.frame, settings.objectives, found.violation)
     assert state.counters.ranked == (ranked if len(objectives) == 1 else None)
     assert plain.counters.ranked is None
 

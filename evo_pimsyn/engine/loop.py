@@ -394,11 +394,11 @@ def _with_screened(G: np.ndarray, batch: Scores, sample: tuple[np.ndarray, Score
 
 def _ranked(problem: Problem, settings: Settings, sample: tuple[np.ndarray, Scores] | None) -> tuple[int, ...] | None:
     """The promising settings the screening ``sample`` ranks, best first
-    (restarts.rank_settings): single objective; None otherwise or without a sample."""
+    (restarts.rank_screening): single objective; None otherwise or without a sample."""
     if sample is None or len(settings.objectives) != 1:
         return None
     screened, found = sample
-    return restarts.rank_settings(problem, screened, found.objectives, found.violation)
+    return restarts.rank_screening(problem, screened, found.frame, settings.objectives, found.violation)
 
 
 def _screen(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
