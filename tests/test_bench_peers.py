@@ -31,6 +31,15 @@ def setup(reference_dir):
     return prepare_pim(str(reference_dir / "networks" / "alexnet.json"), None, 49.0, "specified", True, "strict")
 
 
+@pytest.mark.unit
+def test_the_benchmark_reads_pimsyn_networks_from_the_repository(peers, reference_dir):
+    """A clone runs the benchmark: PIMSYN's networks come from the repository's copy, not
+    from a folder beside it."""
+    for name in ("alexnet", "resnet18", "vgg16"):
+        path = Path(peers.NETWORKS[name])
+        assert path.is_file() and path.parent == reference_dir / "networks"
+
+
 # ---- the adapter --------------------------------------------------------------------------
 @pytest.mark.unit
 def test_to_genomes_gives_legal_fixed_points_of_repair(peers, setup):
