@@ -11,7 +11,7 @@ import pytest
 
 from evo_pimsyn.engine import loop, restarts
 from evo_pimsyn.engine.evaluation import Evaluator
-from evo_pimsyn.engine.objectives import parse_objectives
+from evo_pimsyn.engine.objectives import parse_objectives, violation
 from evo_pimsyn.engine.toy import ToyProblem
 
 pytestmark = pytest.mark.unit
@@ -156,13 +156,14 @@ def test_the_screening_ranks_a_setting_whose_designs_are_all_a_hair_over_the_pow
     problem = SettingToy()
     objectives = parse_objectives("efficiency")
     G = np.array([[1], [5], [2], [3], [0]])  # settings 1, 1, 2, 3, 0
-    frame = pd.DataFrame({objectives[0].column: [100.0, 90.0, 110.0, 120.0, 130.0]})
-    budget = 49.0
-    over = lambda watts: 1.0 + watts / (budget + watts)  # noqa: E731 (objectives.violation)
-    V = np.array([0.0, 0.0, over(0.002), over(0.5), 2.0])
+    frame = pd.DataFrame({objectives[0].column: [100.0, 90.0, 110.0, 120.0, 130.0],
+                          "feasible": [True, True, False, False, False],
+                          # milliwatts over 49 W, half a watt over, refused outright
+                          "peak_power_w": [48.0, 48.5, 49.002, 49.5, np.nan]})
+    V = violation(frame, 49.0)
     assert restarts.rank_screening(problem, G, frame, objectives, V) == (2, 1)
     # the plain ranking counts feasible designs only
-    F = np.where(V[:, None] <= 0, -frame.to_numpy(), np.inf)
+    F = np.where(V[:, None] <= 0, -frame[[objectives[0].column]].to_numpy(), np.inf)
     assert restarts.rank_settings(problem, G, F, V) == (1,)
 
 

@@ -350,7 +350,7 @@ def initialize(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
                                           verify, settings)
     archive = Archive.empty(G.shape[1], len(settings.objectives))
     archive.update(G, F, archivable(V, flags, verify, settings))
-    ranked, n_screened = _ranked(problem, settings, sample), 0 if sample is None else len(sample[0])
+    ranked, n_screened = _ranked(problem, settings, sample)
     state = State(generation=0, population=G, objectives=F, violation=V, archive=archive, logbook=[], rng=rng,
                   evaluations=len(G) + n_screened, elapsed_s=0.0,
                   counters=Counters(verified=n_verified, ranked=ranked), verified=flags, search_values=fast)
@@ -392,21 +392,25 @@ def _with_screened(G: np.ndarray, batch: Scores, sample: tuple[np.ndarray, Score
     return allG[keep], kept
 
 
-def _ranked(problem: Problem, settings: Settings, sample: tuple[np.ndarray, Scores] | None) -> tuple[int, ...] | None:
-    """The promising settings the screening ``sample`` ranks, best first
-    (restarts.rank_screening): single objective; None otherwise or without a sample."""
-    if sample is None or len(settings.objectives) != 1:
-        return None
+def _ranked(problem: Problem, settings: Settings, sample: tuple[np.ndarray, Scores] | None
+            ) -> tuple[tuple[int, ...] | None, int]:
+    """(the promising settings the screening ``sample`` ranks, best first
+    (restarts.rank_screening), the designs it scored): the ranking with one objective, None
+    otherwise; (None, 0) without a sample."""
+    if sample is None:
+        return None, 0
     screened, found = sample
-    return restarts.rank_screening(problem, screened, found.frame, settings.objectives, found.violation)
+    if len(settings.objectives) != 1:
+        return None, len(screened)
+    return restarts.rank_screening(problem, screened, found.frame, settings.objectives, found.violation), len(screened)
 
 
 def _screen(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
             settings: Settings) -> tuple[tuple[int, ...] | None, int]:
     """(the promising settings ranked by the problem's screening sample, the designs it
     scored) for a restart of a run whose checkpoint predates the screening (:func:`_ranked`)."""
-    sample = _scored_screening(problem, evaluate, settings) if len(settings.objectives) == 1 else None
-    return _ranked(problem, settings, sample), 0 if sample is None else len(sample[0])
+    return _ranked(problem, settings, _scored_screening(problem, evaluate, settings)
+                   if len(settings.objectives) == 1 else None)
 
 
 def _scored_screening(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame],
