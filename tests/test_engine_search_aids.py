@@ -253,6 +253,49 @@ def test_stall_ignores_growth_below_the_minimum_gain():
 
 
 @pytest.mark.unit
+def test_a_gain_of_the_archive_counts_as_progress():
+    """Minimization form: the archive's best falling by more than the minimum gain (or a
+    first feasible design) is progress; a smaller step, none or an empty archive is not."""
+    assert loop.archive_gained(-435.4, -437.2, 3e-4)
+    assert not loop.archive_gained(-435.4, -435.5, 3e-4)  # +0.02 %
+    assert not loop.archive_gained(-435.4, -435.4, 0.0)
+    assert loop.archive_gained(float("inf"), -1.0, 3e-4)
+    assert not loop.archive_gained(float("inf"), float("inf"), 3e-4)
+
+
+@pytest.mark.e2e
+def test_a_verified_gain_resets_the_stall_count_under_an_over_rated_baseline(problem):
+    """The population's hypervolume baseline set out of reach (as an over-rated estimate
+    sets it): a generation whose checks raise the archive's best resets the stall count,
+    one that does not counts on."""
+    fn, args = problem.scorer("analytic")
+    vfn, vargs = problem.scorer("cycle")
+    settings = _settings(restart_after=10**6)
+    state, _ = loop.initialize(problem, lambda G: fn(*args, G), settings, np.random.default_rng(3),
+                               verify=lambda G: vfn(*vargs, G))
+    outcomes = set()
+    for _ in range(12):
+        stalled = loop.replace(state, counters=loop.replace(state.counters, stall=5, best_hv=1e9))
+        new, _ = loop.step(stalled, problem, lambda G: fn(*args, G), settings, verify=lambda G: vfn(*vargs, G))
+        gained = loop.archive_gained(state.archive.best_value(), new.archive.best_value(), settings.restart_min_gain)
+        assert new.counters.stall == (0 if gained else 6)
+        outcomes.add(gained)
+        state = new
+    assert outcomes == {True, False}
+    # with several objectives the population's hypervolume alone counts
+    three = loop.replace(settings, objectives=parse_objectives("efficiency,throughput,area"))
+    state, _ = loop.initialize(problem, lambda G: fn(*args, G), three, np.random.default_rng(3))
+    gains = 0
+    for _ in range(12):
+        stalled = loop.replace(state, counters=loop.replace(state.counters, stall=5, best_hv=1e9))
+        new, _ = loop.step(stalled, problem, lambda G: fn(*args, G), three)
+        gains += loop.archive_gained(state.archive.best_value(), new.archive.best_value(), three.restart_min_gain)
+        assert new.counters.stall == 6
+        state = new
+    assert gains > 0
+
+
+@pytest.mark.unit
 def test_a_fresh_draw_among_given_settings_and_the_screening_sample(problem):
     """initial_in: fresh genomes all of the given (crossbar size, cell, DAC resolution)
     settings, legal, several ratios; None for keys no legal design has. The screening
