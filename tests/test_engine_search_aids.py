@@ -263,36 +263,37 @@ def test_a_gain_of_the_archive_counts_as_progress():
     assert not loop.archive_gained(float("inf"), float("inf"), 3e-4)
 
 
+def _stalled_steps(problem, settings, verify, n=12):
+    """(whether the archive's best gained, the stall count after) for ``n`` generations, each
+    started from a stall count of 5 under a population baseline out of reach."""
+    fn, args = problem.scorer("analytic")
+    evaluate = lambda G: fn(*args, G)  # noqa: E731
+    state, _ = loop.initialize(problem, evaluate, settings, np.random.default_rng(3), verify=verify)
+    out = []
+    for _ in range(n):
+        stalled = loop.replace(state, counters=loop.replace(state.counters, stall=5, best_hv=1e9))
+        new, _ = loop.step(stalled, problem, evaluate, settings, verify=verify)
+        out.append((loop.archive_gained(state.archive.best_value(), new.archive.best_value(),
+                                        settings.restart_min_gain), new.counters.stall))
+        state = new
+    return out
+
+
 @pytest.mark.e2e
 def test_a_verified_gain_resets_the_stall_count_under_an_over_rated_baseline(problem):
     """The population's hypervolume baseline set out of reach (as an over-rated estimate
     sets it): a generation whose checks raise the archive's best resets the stall count,
     one that does not counts on."""
-    fn, args = problem.scorer("analytic")
     vfn, vargs = problem.scorer("cycle")
     settings = _settings(restart_after=10**6)
-    state, _ = loop.initialize(problem, lambda G: fn(*args, G), settings, np.random.default_rng(3),
-                               verify=lambda G: vfn(*vargs, G))
-    outcomes = set()
-    for _ in range(12):
-        stalled = loop.replace(state, counters=loop.replace(state.counters, stall=5, best_hv=1e9))
-        new, _ = loop.step(stalled, problem, lambda G: fn(*args, G), settings, verify=lambda G: vfn(*vargs, G))
-        gained = loop.archive_gained(state.archive.best_value(), new.archive.best_value(), settings.restart_min_gain)
-        assert new.counters.stall == (0 if gained else 6)
-        outcomes.add(gained)
-        state = new
-    assert outcomes == {True, False}
+    steps = _stalled_steps(problem, settings, lambda G: vfn(*vargs, G))
+    assert all(stall == (0 if gained else 6) for gained, stall in steps)
+    assert {gained for gained, _ in steps} == {True, False}
     # with several objectives the population's hypervolume alone counts
     three = loop.replace(settings, objectives=parse_objectives("efficiency,throughput,area"))
-    state, _ = loop.initialize(problem, lambda G: fn(*args, G), three, np.random.default_rng(3))
-    gains = 0
-    for _ in range(12):
-        stalled = loop.replace(state, counters=loop.replace(state.counters, stall=5, best_hv=1e9))
-        new, _ = loop.step(stalled, problem, lambda G: fn(*args, G), three)
-        gains += loop.archive_gained(state.archive.best_value(), new.archive.best_value(), three.restart_min_gain)
-        assert new.counters.stall == 6
-        state = new
-    assert gains > 0
+    steps = _stalled_steps(problem, three, None)
+    assert all(stall == 6 for _, stall in steps)
+    assert any(gained for gained, _ in steps)
 
 
 @pytest.mark.unit

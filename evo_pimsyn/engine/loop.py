@@ -561,9 +561,9 @@ def archive_gained(before: float, after: float, min_gain: float) -> bool:
     ``before`` to ``after`` by more than the fraction ``min_gain``: with one objective,
     progress whatever the population's hypervolume did. With verification the population's
     values are partly unverified estimates, and one over-rated estimate sets a baseline
-    that verified designs never pass (ResNet50 at 49 W, seed 1: an estimate of 439.2 GOPS/W set it in generation
-    187, a check found 437.2 against the archive's 435.4 in generation 231, and the stall
-    count ran on to a restart in generation 248)."""
+    that verified designs never pass (ResNet50 at 49 W, seed 1: an estimate of 439.2 GOPS/W
+    set it in generation 187, a check found 437.2 against the archive's 435.4 in generation
+    231, and the stall count ran on to a restart in generation 248)."""
     if not np.isfinite(after):
         return False
     if not np.isfinite(before):
