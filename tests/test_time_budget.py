@@ -85,6 +85,25 @@ def test_budget_bounds_the_command_start_up_search_and_finish(timed, tmp_path):
 
 
 @pytest.mark.e2e
+def test_every_front_row_carries_its_own_designs_scores(timed, tmp_path):
+    """The finish re-scores the archive in rescore_order, extremes first; each pareto.csv row
+    must still hold the scores of the design in its own gene columns (the toy's two
+    fidelities agree, so its search columns say the same). At 1 ms a design the whole
+    archive is one chunk, in that order."""
+    timed.prices.cycle_s = 0.001
+    out = tmp_path / "run"
+    assert start(_options(out, time_budget_s=20.0), started_at=0.0, clock=timed.clock) == 0
+    front = pd.read_csv(out / "pareto.csv")
+    state = ckpt.load(out / "checkpoints").state
+    assert not np.array_equal(rescore_order(state.archive.objectives), np.arange(len(front)))  # the case at stake
+    genes = front[[f"gene_x{i}" for i in range(6)]].to_numpy(np.int64)
+    alone = score_toy(64, 49.0, 0.0, genes)
+    for col in ("efficiency_gops_w", "throughput_ips", "area_mm2"):
+        np.testing.assert_allclose(front[col].to_numpy(), alone[col].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(front[col].to_numpy(), front[f"search_{col}"].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.e2e
 def test_budget_bounds_a_run_with_its_corner_phase(timed, tmp_path):
     """Analytic scores at 1 ms a design: the corner phase's generations (256 designs to
     seed it, then 256 children) take 16 times an ordinary one's (16 children), and the

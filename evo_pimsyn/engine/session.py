@@ -723,7 +723,10 @@ def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers:
         rest = np.flatnonzero(~done)
         afn, aargs = setup.problem.scorer("analytic")
         parts.append(afn(*aargs, G[rest]).reset_index(drop=True).set_axis(pd.Index(rest)))
-    frame = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+    # back in archive order whatever the order of the chunks: pareto_frame pairs the frame's
+    # rows with the genomes by position (a single chunk in rescore_order's order used to be
+    # taken as it came, each design given another's exact scores)
+    frame = pd.concat(parts).sort_index()
     return outputs.pareto_frame(G, st.archive.objectives, frame, setup.design_table(G), setup.problem.gene_names,
                                 settings.objectives, fidelity=fidelity.tolist(), search_fidelity=settings.fidelity,
                                 model=setup.model), int(done.sum())
