@@ -96,8 +96,9 @@ def test_every_front_row_carries_its_own_designs_scores(timed, tmp_path):
     front = pd.read_csv(out / "pareto.csv")
     state = ckpt.load(out / "checkpoints").state
     assert not np.array_equal(rescore_order(state.archive.objectives), np.arange(len(front)))  # the case at stake
-    genes = front[[f"gene_x{i}" for i in range(6)]].to_numpy(np.int64)
-    alone = score_toy(64, 49.0, 0.0, genes)
+    toy = ToyProblem()  # the timed problem's genes, range and budget
+    genes = front[[f"gene_{name}" for name in toy.gene_names]].to_numpy(np.int64)
+    alone = score_toy(toy.high, toy.power_w, 0.0, genes)
     for col in ("efficiency_gops_w", "throughput_ips", "area_mm2"):
         np.testing.assert_allclose(front[col].to_numpy(), alone[col].to_numpy(), rtol=1e-12)
         np.testing.assert_allclose(front[col].to_numpy(), front[f"search_{col}"].to_numpy(), rtol=1e-12)

@@ -723,9 +723,8 @@ def _front_frame(setup: Setup, st: loop.State, settings: loop.Settings, workers:
         rest = np.flatnonzero(~done)
         afn, aargs = setup.problem.scorer("analytic")
         parts.append(afn(*aargs, G[rest]).reset_index(drop=True).set_axis(pd.Index(rest)))
-    # back in archive order whatever the order of the chunks: pareto_frame pairs the frame's
-    # rows with the genomes by position (a single chunk in rescore_order's order used to be
-    # taken as it came, each design given another's exact scores)
+    # back in archive order, even from a single chunk (it comes in rescore_order's order):
+    # pareto_frame pairs the frame's rows with the genomes by position
     frame = pd.concat(parts).sort_index()
     return outputs.pareto_frame(G, st.archive.objectives, frame, setup.design_table(G), setup.problem.gene_names,
                                 settings.objectives, fidelity=fidelity.tolist(), search_fidelity=settings.fidelity,
