@@ -87,7 +87,8 @@ def test_the_last_fraction_is_the_corner_phase(straight):
     assert sub.objectives.shape == (16, 1)
     assert sub.counters.polish_generations == 2 and sub.counters.verified > 0
     assert log["polish_generations"].tolist()[-3:] == [0, 1, 2]
-    assert log["verified"].iloc[-1] == sub.counters.verified
+    # the phase's own checks, and the archive's estimates beyond its best exact value
+    assert log["verified"].iloc[-1] == sub.counters.verified + straight.counters.verified
     assert (log["verified"].iloc[:6] == 0).all()  # the three-objective search verifies nothing
     # a corner generation scores the corner population's children and neighbours
     assert log["evaluations_new"].iloc[7] == 32
@@ -174,6 +175,40 @@ def test_the_archive_only_gains_verified_designs_that_nothing_dominates(problem)
     exact_top = score(fn(*args, top), THREE, 49.0).objectives[0, 0]
     reached = min(f[0] for g, f in zip(st.archive.genomes, st.archive.objectives) if g.tobytes() in ever)
     assert reached < exact_top
+
+
+@pytest.mark.e2e
+def test_an_estimate_beyond_the_phases_best_does_not_keep_its_designs_out(problem):
+    """An archive whose only row is an estimate that dominates every real design (its
+    genome a real one, its values made up): the corner generation scores it exactly
+    (corner.estimates_beyond) and the designs the phase verified join the archive. Without
+    that check the made-up row kept every one of them out."""
+    st = _run(problem, _settings(corner_fraction=0.0, population=16), 4)
+    fake = st.archive.genomes[:1].copy()
+    st.archive = Archive(fake, np.array([[-1e6, -1e6, 0.0]]))
+    fn, args = problem.scorer("cycle")
+    memo = VerifyMemo(lambda G: fn(*args, G), keep=THREE)
+    afn, aargs = problem.scorer("analytic")
+    after, _ = loop.corner_step(st, problem, lambda G: afn(*aargs, G), _settings(corner_population=16), memo)
+    exact = score(fn(*args, fake), THREE, 49.0)
+    A = after.archive
+    held = {g.tobytes(): f for g, f in zip(A.genomes, A.objectives)}
+    if exact.violation[0] <= 0 and fake[0].tobytes() in held:
+        np.testing.assert_array_equal(held[fake[0].tobytes()], exact.objectives[0])
+    assert len(A) > 1 and after.corner.counters.verified > 0
+    # the phase's best exact efficiency is in the archive
+    assert A.objectives[:, 0].min() <= after.corner.archive.best_value()
+    assert after.counters.verified == 1  # the one estimate beyond the bar
+
+
+@pytest.mark.unit
+def test_estimates_beyond_the_bar_best_first():
+    archive = Archive(np.arange(10, dtype=np.int64).reshape(5, 2),
+                      np.array([[-3.0, 0], [-1, 1], [-5, 2], [-3, 0.5], [2, 5]]))
+    np.testing.assert_array_equal(corner.estimates_beyond(archive, -2.0), [2, 0, 3])
+    np.testing.assert_array_equal(corner.estimates_beyond(archive, -2.0, limit=2), [2, 0])
+    assert corner.estimates_beyond(archive, -9.0).size == 0
+    assert corner.estimates_beyond(Archive.empty(2, 2), 0.0).size == 0
 
 
 # ---- the toy problem: no verify evaluator ---------------------------------------------------

@@ -42,7 +42,7 @@ import pandas as pd
 
 from evo_pimsyn.engine import nsga, restarts
 from evo_pimsyn.engine.archive import Archive, hv_reference, normalized_hypervolume
-from evo_pimsyn.engine.corner import Recorder, corner_seeds, corner_settings, cornering
+from evo_pimsyn.engine.corner import Recorder, corner_seeds, corner_settings, cornering, estimates_beyond
 from evo_pimsyn.engine.evaluation import Scores, score
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from evo_pimsyn.engine.problem import Problem
@@ -603,11 +603,19 @@ def corner_step(state: State, problem: Problem, evaluate: Callable[[np.ndarray],
         sub = replace(state.corner, generation=0, logbook=[], rng=state.rng, evaluations=0, elapsed_s=0.0)
         sub, batch = step(sub, problem, scorer, csettings, None, verify, polish)
     archive = Archive(state.archive.genomes.copy(), state.archive.objectives.copy())
+    checked = 0
     if checking:
         G = verify.drain(problem.n_genes)
         F, V = verify.scores(G, settings.objectives, settings.power_w, record=False)
-        archive.revise(G, F, V <= 0)
         offered = F[V <= 0]
+        # the archive's estimates beyond the phase's best exact value get theirs first
+        # (corner.estimates_beyond); they are revised, not offered
+        beyond = archive.genomes[estimates_beyond(archive, sub.archive.best_value())]
+        if len(beyond):
+            Fb, Vb = verify.scores(beyond, settings.objectives, settings.power_w, record=False)
+            G, F, V = np.concatenate([G, beyond]), np.concatenate([F, Fb]), np.concatenate([V, Vb])
+            checked = len(beyond)
+        archive.revise(G, F, V <= 0)
     else:
         offered = recorder.offer(archive, settings)
     new = replace(
@@ -617,7 +625,8 @@ def corner_step(state: State, problem: Problem, evaluate: Callable[[np.ndarray],
         logbook=list(state.logbook),
         rng=sub.rng,
         evaluations=state.evaluations + sub.evaluations,
-        counters=replace(state.counters, corner_generations=state.counters.corner_generations + 1),
+        counters=replace(state.counters, corner_generations=state.counters.corner_generations + 1,
+                         verified=state.counters.verified + checked),
         corner=replace(sub, generation=0, logbook=[], evaluations=0, elapsed_s=0.0),
     )
     if new.hv_ref is None:
