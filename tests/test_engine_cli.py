@@ -231,23 +231,24 @@ def test_polish_option(tmp_path):
 
 @pytest.mark.slow
 def test_corner_option(tmp_path):
-    """Three objectives: --corner 0.2 makes the last fifth of the generations the corner phase
-    (recorded in run.json, counted in generations.csv); 0, the default, has none, nor has a
-    single objective; a value outside [0, 1] is a one-line error."""
+    """Three objectives: by default the last fifth of the generations is the corner phase
+    (session.DEFAULT_CORNER, recorded in run.json, counted in generations.csv); --corner 0
+    has none; a single objective has none whatever --corner says, and records 0 (its runs
+    hash as before the phase); a value outside [0, 1] is a one-line error."""
     import csv
 
     counts = {}
-    for corner, objectives in (("0.2", "efficiency,throughput,area"), ("0", "efficiency,throughput,area"),
-                               ("0.2", "efficiency")):
+    for corner, objectives, recorded in ((None, "efficiency,throughput,area", 0.2),
+                                         ("0", "efficiency,throughput,area", 0.0), ("0.2", "efficiency", 0.0)):
         out = tmp_path / f"c{corner}-{len(objectives)}"
         res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--population", "8", "--seed", "1",
-                              "--objectives", objectives, "--generations", "10", "--corner", corner,
-                              "--out", str(out), "--quiet"))
+                              "--objectives", objectives, "--generations", "10",
+                              *([] if corner is None else ["--corner", corner]), "--out", str(out), "--quiet"))
         assert res.returncode == 0, res.stderr
-        assert json.loads((out / "run.json").read_text())["corner_fraction"] == float(corner)
+        assert json.loads((out / "run.json").read_text())["corner_fraction"] == recorded
         rows = list(csv.DictReader((out / "generations.csv").open()))
         counts[corner, objectives] = [int(r["corner_generations"]) for r in rows]
-    assert counts["0.2", "efficiency,throughput,area"][-3:] == [0, 1, 2]  # generations 9 and 10 of 10
+    assert counts[None, "efficiency,throughput,area"][-3:] == [0, 1, 2]  # generations 9 and 10 of 10
     assert counts["0", "efficiency,throughput,area"][-1] == 0 and counts["0.2", "efficiency"][-1] == 0
     res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--corner", "1.5",
                           "--out", str(tmp_path / "bad")))

@@ -304,12 +304,16 @@ def test_run_json_records_the_corner_fraction_in_its_settings_hash(tmp_path):
     off = runs[0.0]
     assert off["config_hash"] == outputs.canonical_hash({k: off[k] for k in SEARCH_KEYS if k != "corner_fraction"})
     assert "corner_fraction" not in check_run_record(off) and check_run_record(runs[0.2])["corner_fraction"] == 0.2
-    assert RunOptions(model="toy", power_w=49.0).corner == loop.Settings.corner_fraction == 0.0
-    out = h.start_toy(tmp_path, "on", generations=10, corner=0.2)
+    # a run's default is the phase (session.DEFAULT_CORNER); the loop's own is none
+    assert RunOptions(model="toy", power_w=49.0).corner == 0.2 and loop.Settings.corner_fraction == 0.0
+    # one objective has no phase: it records 0, whatever was asked, and hashes as before
+    single = plan(RunOptions(model="toy", power_w=49.0, problem="toy", objectives="efficiency", corner=0.2))[1]
+    assert single["corner_fraction"] == 0.0 and "corner_fraction" not in check_run_record(single)
+    out = h.start_toy(tmp_path, "default", generations=10)
     rows = pd.read_csv(out / "generations.csv")
     assert rows["corner_generations"].tolist() == [0] * 9 + [1, 2]  # the last fifth: generations 9 and 10
     assert json.loads((out / "run.json").read_text())["corner_fraction"] == 0.2
-    off = h.start_toy(tmp_path, "default", generations=10)
+    off = h.start_toy(tmp_path, "off", generations=10, corner=0.0)
     assert (pd.read_csv(off / "generations.csv")["corner_generations"] == 0).all()
     assert json.loads((off / "run.json").read_text())["corner_fraction"] == 0.0
 

@@ -118,18 +118,18 @@ def test_sigkill_in_the_corner_phase_then_resume(reference, tmp_path):
 @pytest.fixture(scope="module")
 def reference_without_corner(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "off"
-    res = h.run(h.toy_start_cmd(out, seed=11, generations=GENS, model=DELAY_MODEL))
+    res = h.run(h.toy_start_cmd(out, seed=11, generations=GENS, model=DELAY_MODEL, corner=0))
     assert res.returncode == 0, res.stderr
     return out
 
 
 def test_resume_extends_generations(reference_without_corner, tmp_path):
-    """Without the end phases (the corner phase: off by default), a run extended with resume
+    """Without the end phases (--corner 0), a run extended with resume
     ends where a straight longer run does. With them it cannot: they are the last fraction
     of the stop rule, which the extension moves (with --corner 0.2 a run of 6 generations has
     its phase in 5-6, one of 12 in 10-12)."""
     out = tmp_path / "ext"
-    assert h.run(h.toy_start_cmd(out, seed=11, generations=6, model=DELAY_MODEL)).returncode == 0
+    assert h.run(h.toy_start_cmd(out, seed=11, generations=6, model=DELAY_MODEL, corner=0)).returncode == 0
     res = h.run(h.cli_cmd("resume", str(out), "--generations", str(GENS), "--quiet"))
     assert res.returncode == 0, res.stderr
     h.assert_same_results(reference_without_corner, out)
@@ -137,7 +137,7 @@ def test_resume_extends_generations(reference_without_corner, tmp_path):
 
 def test_corrupt_latest_checkpoint_resume_warns_and_matches(reference_without_corner, tmp_path):
     out = tmp_path / "corrupt"
-    assert h.run(h.toy_start_cmd(out, seed=11, generations=8, model=DELAY_MODEL)).returncode == 0
+    assert h.run(h.toy_start_cmd(out, seed=11, generations=8, model=DELAY_MODEL, corner=0)).returncode == 0
     latest = out / "checkpoints" / "checkpoint.npz"
     latest.write_bytes(latest.read_bytes()[:100])
     res = h.run(h.cli_cmd("resume", str(out), "--generations", str(GENS), "--quiet"))

@@ -50,7 +50,7 @@ def test_run_json_records_the_resolved_population(objectives, given, recorded):
 def test_command_lines_leave_the_default_to_the_objectives():
     parser = build_parser()
     run = parser.parse_args(["run", "--model", "zoo:alexnet", "--power", "49"])
-    assert run.population is None and run.corner == 0.0
+    assert run.population is None and run.corner == 0.2  # the corner phase: a multi-objective run's default
     assert parser.parse_args(["run", "--model", "m", "--power", "49", "--population", "32"]).population == 32
     pimsyn = parser.parse_args(["pimsyn", "--network", "n.json", "--total_power", "49"])
     assert pimsyn.population is None

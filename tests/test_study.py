@@ -101,7 +101,7 @@ def test_bad_study_specs_are_one_line_errors(kw, match):
 @pytest.mark.unit
 def test_shared_options_equal_to_the_run_default_are_dropped():
     a = StudySpec(models=["zoo:alexnet"], powers=[49], base={"objectives": "efficiency, throughput,area",
-                                                             "fixes": "none", "dup": "searched", "corner": 0.0})
+                                                             "fixes": "none", "dup": "searched", "corner": 0.2})
     b = StudySpec(models=["zoo:alexnet"], powers=[49])
     assert a.to_dict() == b.to_dict()
     assert StudySpec.from_dict(json.loads(json.dumps(a.to_dict()))).to_dict() == a.to_dict()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evo_pimsyn.engine.loop import Settings
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
-from evo_pimsyn.engine.session import RunOptions, parse_duration, start
+from evo_pimsyn.engine.session import DEFAULT_CORNER, RunOptions, parse_duration, start
 from evo_pimsyn.engine.timebudget import process_started_at
 from evo_pimsyn.messages import use_cli_format
 from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
@@ -167,7 +166,7 @@ def add_parser(subparsers) -> None:
                         "the best design (its neighbours ranked by the search fidelity, the best of them "
                         "checked with the cycle evaluator); with several objectives, the last FRACTION of the "
                         "corner phase (--corner); 0 turns it off (default 0.1)")
-    p.add_argument("--corner", type=_fraction, default=Settings.corner_fraction, metavar="FRACTION",
+    p.add_argument("--corner", type=_fraction, default=DEFAULT_CORNER, metavar="FRACTION",
                    help=CORNER_HELP)
     p.add_argument("--checkpoint-every", type=_cadence, default="auto", metavar="DURATION",
                    help="checkpoint (and rewrite generations.csv) at most this often; 0: every generation; "

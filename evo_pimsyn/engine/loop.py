@@ -111,9 +111,8 @@ class Settings:
     # fresh, verified and polished as a single-objective run is; its designs join the
     # archive (engine/corner.py). A multi-objective search never climbs to the efficiency
     # extreme of its front as far as a single-objective one, and that corner weighs most in
-    # the front's hypervolume; but at 60 s on one worker the phase's 20 % gained AlexNet 2.8 %
-    # of hypervolume and lost ResNet18 2.2 % (bench/peers.py, 3 seeds: README, corner
-    # phase), so it is off unless asked for.
+    # the front's hypervolume. The loop's own default is no phase; a run's is
+    # ``session.DEFAULT_CORNER``, where the measurements that set it are.
     corner_fraction: float = 0.0
     corner_population: int = 256
     corner_seed: float = 0.5

@@ -56,6 +56,14 @@ LEGACY_KEYS = (*LEGACY_MODEL, "pins", "dup", "corner_fraction")
 # search keys left out of the hash at these values (the phase off): a run that does not use
 # them hashes as it did before they existed (a study's cell folders stay its own)
 UNHASHED_AT = {"corner_fraction": 0.0}
+# The corner phase of a multi-objective run when --corner is not given (engine/corner.py):
+# the run's last fifth climbs the efficiency extreme, verified. bench/peers.py, three
+# objectives, 2 workers, seed 0, hypervolume of the cycle-scored front without -> with it:
+# 120 s, AlexNet 3.169e9 -> 3.319e9, SqueezeNet 1.791e8 -> 1.806e8, ResNet18 3.867e8 ->
+# 3.957e8, MobileNetV2 9.041e7 -> 9.103e7, VGG16 5.991e7 -> 6.239e7, ResNet50 1.965e8 ->
+# 1.987e8; 10 minutes, AlexNet 3.261e9 -> 3.380e9, SqueezeNet 1.852e8 -> 1.848e8 (README,
+# corner phase).
+DEFAULT_CORNER = 0.2
 # The population when --population is not given. With the single objective efficiency a
 # generation's cost is mostly its few cycle-model checks of would-be bests, not the analytic
 # estimates of its children, so a larger population searches more per second (README:
@@ -92,7 +100,7 @@ class RunOptions:
     rescore_every: int = 0
     polish: float = loop.Settings.polish_fraction  # last fraction of a single-objective run that polishes its best
     # last fraction of a multi-objective run that climbs the first objective's extreme (engine/corner.py)
-    corner: float = loop.Settings.corner_fraction
+    corner: float = DEFAULT_CORNER
     out: str | None = None
     quiet: bool = False
     log_every_s: float = DEFAULT_LOG_EVERY_S  # stderr not a terminal: seconds between progress lines
@@ -249,7 +257,8 @@ def plan(o: RunOptions, *, argv: list[str] | None = None) -> tuple[Setup, dict]:
         "pins": pins,
         "dup": o.dup,
         "seed": int(o.seed),
-        "corner_fraction": float(o.corner),
+        # one objective has no corner phase: its runs hash as they did before the phase
+        "corner_fraction": float(o.corner) if len(objectives) > 1 else 0.0,
     }
     run = {
         "format": outputs.RUN_FORMAT,
