@@ -428,7 +428,8 @@ def front_metrics(frame: pd.DataFrame, mode: str, ref: tuple[float, ...],
 # ``engine+KEY=VALUE+...``, KEY a command-line option of ``run`` (``population``, ``polish``)
 # or a field of ``loop.Settings`` that the command line does not set (its default replaced
 # for that run, in a subprocess of its own: ``--engine-settings``).
-CLI_KEYS = {"population": "--population", "polish": "--polish", "corner": "--corner"}
+CLI_KEYS = {"population": "--population", "polish": "--polish", "corner": "--corner",
+            "corner_objective": "--corner-objective"}
 SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "shun_explored",
                  "screen_settings", "verify_limit", "corner_population", "corner_seed")
 # ``engine+split=F`` (three objectives): the probe that measured the corner phase before the

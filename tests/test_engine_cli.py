@@ -254,6 +254,16 @@ def test_corner_option(tmp_path):
                           "--out", str(tmp_path / "bad")))
     assert res.returncode == 2 and "--corner" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "bad").exists()
+    # what the phase climbs: the box by default, the first objective on request
+    assert json.loads((tmp_path / "cNone-26" / "run.json").read_text())["corner_objective"] == "box"
+    out = tmp_path / "first"
+    res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--population", "8", "--seed", "1",
+                          "--generations", "10", "--corner-objective", "first", "--out", str(out), "--quiet"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((out / "run.json").read_text())["corner_objective"] == "first"
+    res = h.run(h.cli_cmd("run", "--model", str(ALEXNET), "--power", "49", "--corner-objective", "last",
+                          "--out", str(tmp_path / "bad")))
+    assert res.returncode == 2 and "--corner-objective" in res.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.slow

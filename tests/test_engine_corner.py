@@ -8,6 +8,7 @@ resumes without it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,46 @@ def test_a_run_killed_in_or_before_the_phase_resumes_to_the_same_end(problem, st
 
 
 @pytest.mark.e2e
+def test_the_box_phase_climbs_each_designs_own_hypervolume(problem, tmp_path):
+    """With corner_box the phase's one objective is each design's box over the run's
+    hypervolume reference in all three objectives: its population's values are those boxes
+    (of the cycle model's values for the rows it verified, of the analytic model's for the
+    others), its seeds are the archive's largest boxes, and a run killed inside the phase
+    resumes to the same end."""
+    from evo_pimsyn.engine.archive import box_volumes
+    from evo_pimsyn.engine.objectives import feasibility, objective_matrix
+
+    settings = _settings(corner_box=True)
+    holder: list = []
+    seen: list = []
+
+    def watch(st, batch):
+        if st.generation in (5, 6):  # the archive it seeds from, the phase's first population
+            seen.append(st.archive if st.generation == 5 else st.corner.population.copy())
+        if st.generation == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(problem, settings, 10, on_generation=watch, holder=holder)
+    final = _run(problem, settings, 10)
+    assert final.counters.corner_generations == 5
+    sub = final.corner
+    for fidelity, rows in (("cycle", sub.verified), ("analytic", ~sub.verified)):
+        fn, args = problem.scorer(fidelity)
+        frame = fn(*args, sub.population[rows])
+        F = objective_matrix(frame, THREE, feasibility(frame))
+        ok = sub.violation[rows] <= 0
+        np.testing.assert_allclose(sub.objectives[rows, 0][ok], -box_volumes(F, final.hv_ref, final.hv_scale)[ok])
+    before, first = seen
+    boxes = box_volumes(before.objectives, final.hv_ref, final.hv_scale)
+    seeds = corner.corner_seeds(before, -boxes, settings.corner_population, settings.corner_seed)
+    assert len(seeds) == min(len(before), 8)
+    np.testing.assert_array_equal(first[:len(seeds)], seeds)
+    ckpt.save(tmp_path, holder[0], config_hash="x")
+    _same(final, _run(problem, settings, 10, state=ckpt.load(tmp_path).state))
+
+
+@pytest.mark.e2e
 def test_the_archive_only_gains_verified_designs_that_nothing_dominates(problem):
     """Corner generations by hand from a three-objective state: the phase's first population
     starts with the archive's most efficient designs; after each generation the archive is
@@ -147,7 +188,7 @@ def test_the_archive_only_gains_verified_designs_that_nothing_dominates(problem)
         before = Archive(st.archive.genomes.copy(), st.archive.objectives.copy())
         st, _ = loop.corner_step(st, problem, lambda G: afn(*aargs, G), settings, memo, polish=generation == 3)
         if generation == 0:  # the seeds: the archive's most efficient designs, best first
-            seeds = corner.corner_seeds(before, 16, settings.corner_seed)
+            seeds = corner.corner_seeds(before, before.objectives[:, 0], 16, settings.corner_seed)
             assert len(seeds) == min(len(before), 8)
             np.testing.assert_array_equal(st.corner.population[:len(seeds)], seeds)
             assert -before.objectives[:, 0].min() == pytest.approx(float(fn(*args, seeds[:1])["efficiency_gops_w"]
@@ -205,10 +246,11 @@ def test_an_estimate_beyond_the_phases_best_does_not_keep_its_designs_out(proble
 def test_estimates_beyond_the_bar_best_first():
     archive = Archive(np.arange(10, dtype=np.int64).reshape(5, 2),
                       np.array([[-3.0, 0], [-1, 1], [-5, 2], [-3, 0.5], [2, 5]]))
-    np.testing.assert_array_equal(corner.estimates_beyond(archive, -2.0), [2, 0, 3])
-    np.testing.assert_array_equal(corner.estimates_beyond(archive, -2.0, limit=2), [2, 0])
-    assert corner.estimates_beyond(archive, -9.0).size == 0
-    assert corner.estimates_beyond(Archive.empty(2, 2), 0.0).size == 0
+    values = archive.objectives[:, 0]
+    np.testing.assert_array_equal(corner.estimates_beyond(values, -2.0), [2, 0, 3])
+    np.testing.assert_array_equal(corner.estimates_beyond(values, -2.0, limit=2), [2, 0])
+    assert corner.estimates_beyond(values, -9.0).size == 0
+    assert corner.estimates_beyond(np.empty(0), 0.0).size == 0
 
 
 # ---- the toy problem: no verify evaluator ---------------------------------------------------
@@ -244,15 +286,29 @@ def test_phase_rules():
     cs = corner.corner_settings(loop.Settings(objectives=THREE, power_w=49.0, algorithm="nsga3", population=64))
     assert [o.name for o in cs.objectives] == ["efficiency"] and cs.population == 256
     assert cs.algorithm == "nsga2" and cs.corner_fraction == 0.0
+    boxed = loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=0.2, corner_box=True)
+    assert corner.corner_settings(boxed, box=True).objectives == (corner.BOX,)
+    # a box needs the run's reference: the phase waits for the run's first feasible design
+    no_ref = loop.State(generation=0, population=np.zeros((0, 2), dtype=np.int64), objectives=np.zeros((0, 3)),
+                        violation=np.zeros(0), archive=Archive.empty(2, 3), logbook=[], rng=np.random.default_rng(0),
+                        evaluations=0, elapsed_s=0.0)
+    assert not corner.ready(no_ref, boxed) and not corner.boxing(no_ref, boxed)
+    assert corner.ready(no_ref, loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=0.2))
+    with_ref = replace(no_ref, hv_ref=np.array([0.0, 0.0, 4.0]), hv_scale=np.array([2.0, 1.0, 2.0]))
+    assert corner.ready(with_ref, boxed) and corner.boxing(with_ref, boxed)
+    F = np.array([[-2.0, -1.0, 2.0], [-1.0, -1.0, 0.0]])  # boxes 1 x 1 x 1 and 0.5 x 1 x 2
+    np.testing.assert_allclose(corner.corner_values(F, with_ref, boxed), [-1.0, -1.0])
+    np.testing.assert_allclose(corner.corner_values(F, with_ref, cs), [-2.0, -1.0])
     with pytest.raises(ValueError, match="corner_fraction"):
         loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=1.5)
     with pytest.raises(ValueError, match="corner_seed"):
         loop.Settings(objectives=THREE, power_w=49.0, corner_seed=-0.1)
     archive = Archive(np.arange(10, dtype=np.int64).reshape(5, 2), np.array([[3.0, 0], [1, 1], [2, 2], [1, 0],
                                                                             [5, 5]]))
-    np.testing.assert_array_equal(corner.corner_seeds(archive, 8, 0.5), [[2, 3], [6, 7], [4, 5], [0, 1]])
-    np.testing.assert_array_equal(corner.corner_seeds(archive, 4, 0.5), [[2, 3], [6, 7]])
-    assert corner.corner_seeds(archive, 8, 0.0).shape == (0, 2)
+    first = archive.objectives[:, 0]
+    np.testing.assert_array_equal(corner.corner_seeds(archive, first, 8, 0.5), [[2, 3], [6, 7], [4, 5], [0, 1]])
+    np.testing.assert_array_equal(corner.corner_seeds(archive, first, 4, 0.5), [[2, 3], [6, 7]])
+    assert corner.corner_seeds(archive, first, 8, 0.0).shape == (0, 2)
 
 
 @pytest.mark.unit
@@ -302,17 +358,29 @@ def test_run_json_records_the_corner_fraction_in_its_settings_hash(tmp_path):
     assert len({r["config_hash"] for r in runs.values()}) == 3
     # the phase off hashes as a run from before it existed: a study's older cells stay its own
     off = runs[0.0]
-    assert off["config_hash"] == outputs.canonical_hash({k: off[k] for k in SEARCH_KEYS if k != "corner_fraction"})
+    assert off["corner_objective"] == "first"  # no phase: nothing to climb
+    assert off["config_hash"] == outputs.canonical_hash({k: off[k] for k in SEARCH_KEYS
+                                                         if k not in ("corner_fraction", "corner_objective")})
     assert "corner_fraction" not in check_run_record(off) and check_run_record(runs[0.2])["corner_fraction"] == 0.2
     # a run's default is the phase (session.DEFAULT_CORNER); the loop's own is none
     assert RunOptions(model="toy", power_w=49.0).corner == 0.2 and loop.Settings.corner_fraction == 0.0
     # one objective has no phase: it records 0, whatever was asked, and hashes as before
     single = plan(RunOptions(model="toy", power_w=49.0, problem="toy", objectives="efficiency", corner=0.2))[1]
     assert single["corner_fraction"] == 0.0 and "corner_fraction" not in check_run_record(single)
+    assert single["corner_objective"] == "first" and "corner_objective" not in check_run_record(single)
+    # the phase climbs the box by default (session.DEFAULT_CORNER_OBJECTIVE); "first" hashes
+    # as the phase did before it had a choice
+    assert runs[0.2]["corner_objective"] == "box" and check_run_record(runs[0.2])["corner_objective"] == "box"
+    first = plan(RunOptions(model="toy", power_w=49.0, problem="toy", corner=0.2, corner_objective="first"))[1]
+    assert first["config_hash"] != runs[0.2]["config_hash"]
+    assert first["config_hash"] == outputs.canonical_hash({k: first[k] for k in SEARCH_KEYS if k != "corner_objective"})
     out = h.start_toy(tmp_path, "default", generations=10)
     rows = pd.read_csv(out / "generations.csv")
     assert rows["corner_generations"].tolist() == [0] * 9 + [1, 2]  # the last fifth: generations 9 and 10
     assert json.loads((out / "run.json").read_text())["corner_fraction"] == 0.2
+    # what the phase climbs is part of the search: resumed with the other, it is refused
+    first = h.start_toy(tmp_path, "first", generations=10, corner_objective="first")
+    assert (out / "pareto.csv").read_bytes() != (first / "pareto.csv").read_bytes()
     off = h.start_toy(tmp_path, "off", generations=10, corner=0.0)
     assert (pd.read_csv(off / "generations.csv")["corner_generations"] == 0).all()
     assert json.loads((off / "run.json").read_text())["corner_fraction"] == 0.0
@@ -326,7 +394,9 @@ def _make_legacy(out):
 
     run = json.loads((out / "run.json").read_text())
     run.pop("corner_fraction")
-    run["config_hash"] = outputs.canonical_hash({k: run[k] for k in SEARCH_KEYS if k != "corner_fraction"})
+    run.pop("corner_objective")
+    run["config_hash"] = outputs.canonical_hash({k: run[k] for k in SEARCH_KEYS
+                                                 if k not in ("corner_fraction", "corner_objective")})
     (out / "run.json").write_text(json.dumps(run, indent=2))
     loaded = ckpt.load(out / "checkpoints")
     ckpt.save(out / "checkpoints", loaded.state, config_hash=run["config_hash"], model_hash=run["model_hash"])

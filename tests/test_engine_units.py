@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from evo_pimsyn.engine import nsga
-from evo_pimsyn.engine.archive import Archive, normalized_hypervolume
+from evo_pimsyn.engine.archive import Archive, box_volumes, normalized_hypervolume
 from evo_pimsyn.engine.evaluation import Evaluator, score
 from evo_pimsyn.engine.front import hypervolume, pareto_mask, pareto_ranks
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, parse_objectives, violation
@@ -243,6 +243,16 @@ def test_normalized_hypervolume_counts_scale_units():
     ref, scale = np.array([10.0, 30.0]), np.array([2.0, 10.0])
     # gains (1, 1) and (0.5, 2): 1 + 0.5 * 2 - 0.5 * 1
     assert normalized_hypervolume(F, ref, scale) == pytest.approx(1.5)
+
+
+@pytest.mark.unit
+def test_box_volumes_are_each_rows_own_hypervolume():
+    F = np.array([[8.0, 20.0], [9.0, 10.0], [11.0, 0.0], [np.inf, np.inf]])
+    ref, scale = np.array([10.0, 30.0]), np.array([2.0, 10.0])
+    # gains (1, 1), (0.5, 2), beyond the reference in the first objective, infeasible
+    np.testing.assert_allclose(box_volumes(F, ref, scale), [1.0, 1.0, 0.0, 0.0])
+    for row in F[:2]:
+        assert box_volumes(row[None], ref, scale)[0] == pytest.approx(normalized_hypervolume(row[None], ref, scale))
 
 
 # ---- evaluation --------------------------------------------------------------------------

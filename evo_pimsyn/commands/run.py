@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from evo_pimsyn.engine.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
-from evo_pimsyn.engine.session import DEFAULT_CORNER, RunOptions, parse_duration, start
+from evo_pimsyn.engine.session import (CORNER_OBJECTIVES, DEFAULT_CORNER, DEFAULT_CORNER_OBJECTIVE, RunOptions,
+                                      parse_duration, start)
 from evo_pimsyn.engine.timebudget import process_started_at
 from evo_pimsyn.messages import use_cli_format
 from fitness.budget import DEFAULT_POWER_CHECK, POWER_CHECKS
@@ -89,10 +90,10 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
 
 POPULATION_HELP = ("population size (default: 256 when the objectives are efficiency alone, whose generations cost "
                    "mostly their cycle-model checks; 128 with several objectives; 64 for another single one)")
-CORNER_HELP = ("several objectives: spend the last FRACTION of the generations or time budget climbing the first "
-               "objective's extreme (efficiency in the default order) with a single-objective population of 256 "
-               "seeded from the front, its would-be bests checked with the cycle evaluator; the designs it finds "
-               "join the front; 0 turns it off (default %(default)s)")
+CORNER_HELP = ("several objectives: spend the last FRACTION of the generations or time budget climbing one "
+               "corner of the front (--corner-objective) with a single-objective population of 256 seeded from "
+               "the front, its would-be bests checked with the cycle evaluator; the designs it finds join the "
+               "front; 0 turns it off (default %(default)s)")
 POWER_CHECK_HELP = ("strict (default): a design whose peak power (crossbars used, allocated components, scratchpad "
                     "leakage, NoC) exceeds the budget is infeasible; pimsyn: PIMSYN's verdict (its ceilinged "
                     "allocation can put peak power a few %% above the budget, see power_margin_w)")
@@ -168,6 +169,10 @@ def add_parser(subparsers) -> None:
                         "corner phase (--corner); 0 turns it off (default 0.1)")
     p.add_argument("--corner", type=_fraction, default=DEFAULT_CORNER, metavar="FRACTION",
                    help=CORNER_HELP)
+    p.add_argument("--corner-objective", choices=CORNER_OBJECTIVES, default=DEFAULT_CORNER_OBJECTIVE,
+                   help="what the corner phase climbs: box (default), each design's own hypervolume box in all "
+                        "objectives (its product of gains over the run's hypervolume reference); first, the "
+                        "first objective alone")
     p.add_argument("--checkpoint-every", type=_cadence, default="auto", metavar="DURATION",
                    help="checkpoint (and rewrite generations.csv) at most this often; 0: every generation; "
                         "auto (default): every generation while that is cheap, then as often as keeps "
@@ -189,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         macro_reuse=args.macro_reuse, fidelity=args.fidelity, power_check=args.power_check, fixes=args.fixes,
         pins=args.pin, dup=args.dup,
         checkpoint_every_s=args.checkpoint_every, polish=args.polish, corner=args.corner,
+        corner_objective=args.corner_objective,
         rescore_every=args.rescore_every, out=args.out, quiet=args.quiet, log_every_s=args.log_every,
         backend=args.backend, scheduler=args.scheduler,
     )

@@ -75,6 +75,14 @@ def normalized_gain(F: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.nda
     return (ref - F) / scale
 
 
+def box_volumes(F: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Each row's own hypervolume (the box between it and ``ref``, in units of ``scale``);
+    0 for a row at or beyond the reference in any objective, or not finite."""
+    gain = normalized_gain(np.asarray(F, dtype=np.float64), ref, scale)
+    gain = np.where(np.isfinite(gain), np.maximum(gain, 0.0), 0.0)
+    return gain.prod(axis=1)
+
+
 def normalized_hypervolume(F: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> float:
     """Hypervolume of minimization-form objectives ``F`` bounded by ``ref``, each axis in
     units of ``scale`` (the volume of :func:`normalized_gain`'s points above the origin)."""

@@ -43,11 +43,18 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from evo_pimsyn.engine.archive import Archive
+from evo_pimsyn.engine.archive import Archive, box_volumes
 from evo_pimsyn.engine.evaluation import score
+from evo_pimsyn.engine.objectives import Objective, feasibility, objective_matrix
+from evo_pimsyn.engine.verify_memo import VerifyMemo
 
 if TYPE_CHECKING:  # the loop imports this module
-    from evo_pimsyn.engine.loop import Settings
+    from evo_pimsyn.engine.loop import Settings, State
+
+# The phase's objective with ``Settings.corner_box``: a design's own hypervolume box, from
+# the run's hypervolume reference (``State.hv_ref``, fixed once set), in every objective
+# of the run. Not a column of the evaluator: :class:`Boxed` adds it to each batch.
+BOX = Objective("box", "hv_box", True, "", "hypervolume box of one design")
 
 
 def cornering(settings: "Settings") -> bool:
@@ -55,11 +62,54 @@ def cornering(settings: "Settings") -> bool:
     return len(settings.objectives) > 1 and settings.corner_fraction > 0
 
 
-def corner_settings(settings: "Settings") -> "Settings":
-    """The phase's own settings: the run's first objective alone, its population, NSGA-II
-    (one objective needs no reference points), no corner phase of its own."""
-    return replace(settings, objectives=settings.objectives[:1], population=settings.corner_population,
-                   algorithm="nsga2", corner_fraction=0.0)
+def ready(state: "State", settings: "Settings") -> bool:
+    """Whether the phase can start: a box needs the run's reference, which its first
+    feasible design sets."""
+    return not settings.corner_box or state.hv_ref is not None
+
+
+def boxing(state: "State", settings: "Settings") -> bool:
+    """True when the phase climbs the box (not the first objective)."""
+    return settings.corner_box and state.hv_ref is not None
+
+
+def corner_settings(settings: "Settings", box: bool = False) -> "Settings":
+    """The phase's own settings: one objective (the run's first, or ``box``: :data:`BOX`),
+    its population, NSGA-II (one objective needs no reference points), no corner phase of
+    its own."""
+    return replace(settings, objectives=(BOX,) if box else settings.objectives[:1],
+                   population=settings.corner_population, algorithm="nsga2", corner_fraction=0.0)
+
+
+def corner_values(F: np.ndarray, state: "State", settings: "Settings") -> np.ndarray:
+    """The phase's objective (minimization form) of rows ``F`` in the run's objectives."""
+    if boxing(state, settings):
+        return -box_volumes(F, state.hv_ref, state.hv_scale)
+    return np.asarray(F, dtype=np.float64)[:, 0]
+
+
+class Boxed:
+    """An evaluator whose batches also carry :data:`BOX`'s column, from the run's
+    objectives and reference."""
+
+    def __init__(self, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: "Settings", state: "State") -> None:
+        self.evaluate = evaluate
+        self.objectives = settings.objectives
+        self.ref, self.scale = np.asarray(state.hv_ref), np.asarray(state.hv_scale)
+
+    def __call__(self, G: np.ndarray) -> pd.DataFrame:
+        frame = self.evaluate(G)
+        F = objective_matrix(frame, self.objectives, feasibility(frame))
+        return frame.assign(**{BOX.column: box_volumes(F, self.ref, self.scale)})
+
+
+def corner_verifier(verify: Callable[[np.ndarray], pd.DataFrame], state: "State", settings: "Settings") -> VerifyMemo:
+    """The phase's memo of exact scores: of its objective, and of all of the run's."""
+    if isinstance(verify, VerifyMemo):
+        verify = verify.verify
+    if boxing(state, settings):
+        verify = Boxed(verify, settings, state)
+    return VerifyMemo(verify, keep=settings.objectives)
 
 
 # at most this many archive rows a corner generation scores exactly because their
@@ -68,18 +118,19 @@ def corner_settings(settings: "Settings") -> "Settings":
 EXTREME_CHECKS = 64
 
 
-def estimates_beyond(archive: Archive, bar: float, limit: int = EXTREME_CHECKS) -> np.ndarray:
-    """Rows of ``archive`` whose first objective (minimization form) beats ``bar``, best
-    first (ties by archive row), at most ``limit``."""
-    rows = np.flatnonzero(archive.objectives[:, 0] < bar)
-    return rows[np.lexsort((rows, archive.objectives[rows, 0]))][:limit]
+def estimates_beyond(values: np.ndarray, bar: float, limit: int = EXTREME_CHECKS) -> np.ndarray:
+    """Rows whose ``values`` (the phase's objective of the archive's rows, minimization
+    form) beat ``bar``, best first (ties by archive row), at most ``limit``."""
+    rows = np.flatnonzero(values < bar)
+    return rows[np.lexsort((rows, values[rows]))][:limit]
 
 
-def corner_seeds(archive: Archive, n: int, share: float) -> np.ndarray:
-    """The archive's best designs in the first objective, best first (ties by archive row:
-    the archive's order is canonical), at most ``round(share * n)`` of them."""
+def corner_seeds(archive: Archive, values: np.ndarray, n: int, share: float) -> np.ndarray:
+    """The archive's best designs by ``values`` (the phase's objective of its rows), best
+    first (ties by archive row: the archive's order is canonical), at most
+    ``round(share * n)`` of them."""
     k = min(len(archive), int(round(share * n)))
-    order = np.lexsort((np.arange(len(archive)), archive.objectives[:, 0]))
+    order = np.lexsort((np.arange(len(archive)), values))
     return archive.genomes[order[:k]]
 
 

@@ -42,7 +42,8 @@ import pandas as pd
 
 from evo_pimsyn.engine import nsga, restarts
 from evo_pimsyn.engine.archive import Archive, hv_reference, normalized_hypervolume
-from evo_pimsyn.engine.corner import Recorder, corner_seeds, corner_settings, cornering, estimates_beyond
+from evo_pimsyn.engine.corner import (Boxed, Recorder, boxing, corner_seeds, corner_settings, corner_values,
+                                      corner_verifier, cornering, estimates_beyond, ready)
 from evo_pimsyn.engine.evaluation import Scores, score
 from evo_pimsyn.engine.objectives import Objective, to_raw
 from evo_pimsyn.engine.problem import Problem
@@ -116,6 +117,9 @@ class Settings:
     corner_fraction: float = 0.0
     corner_population: int = 256
     corner_seed: float = 0.5
+    # The phase climbs each design's own hypervolume box in all the run's objectives
+    # (corner.BOX) instead of the first objective alone.
+    corner_box: bool = False
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -583,18 +587,22 @@ def corner_step(state: State, problem: Problem, evaluate: Callable[[np.ndarray],
     in every objective. The run's own population, its stall count and hypervolume
     reference stay as they were."""
     t0 = clock()
-    csettings = corner_settings(settings)
+    box = boxing(state, settings)
+    csettings = corner_settings(settings, box)
     if verify is not None and not isinstance(verify, VerifyMemo):
-        verify = VerifyMemo(verify, keep=settings.objectives)
+        verify = corner_verifier(verify, state, settings)
     checking = verifying(verify, csettings)
     if checking:
         verify.drain(problem.n_genes)  # only what this generation verifies is offered
+    if box:
+        evaluate = Boxed(evaluate, settings, state)
     recorder = None if checking else Recorder(evaluate)
     scorer = evaluate if recorder is None else recorder
     if state.corner is None:
         rng = np.random.Generator(type(state.rng.bit_generator)())
         rng.bit_generator.state = state.rng.bit_generator.state
-        seeds = corner_seeds(state.archive, csettings.population, settings.corner_seed)
+        seeds = corner_seeds(state.archive, corner_values(state.archive.objectives, state, settings),
+                             csettings.population, settings.corner_seed)
         fresh = np.asarray(problem.initial(csettings.population - len(seeds), rng), dtype=np.int64)
         sub, batch = initialize(problem, scorer, csettings, rng, verify,
                                 genomes=np.concatenate([seeds, fresh]) if len(seeds) else fresh)
@@ -609,7 +617,8 @@ def corner_step(state: State, problem: Problem, evaluate: Callable[[np.ndarray],
         offered = F[V <= 0]
         # the archive's estimates beyond the phase's best exact value get theirs first
         # (corner.estimates_beyond); they are revised, not offered
-        beyond = archive.genomes[estimates_beyond(archive, sub.archive.best_value())]
+        beyond = archive.genomes[estimates_beyond(corner_values(archive.objectives, state, settings),
+                                                  sub.archive.best_value())]
         if len(beyond):
             Fb, Vb = verify.scores(beyond, settings.objectives, settings.power_w, record=False)
             G, F, V = np.concatenate([G, beyond]), np.concatenate([F, Fb]), np.concatenate([V, Vb])
@@ -672,9 +681,10 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
            holder: list | None = None, verify: Callable[[np.ndarray], pd.DataFrame] | None = None) -> State:
     """Run until ``stop``. ``holder`` (a one-element list), if given, always holds the last
     complete state, so a caller that catches ``KeyboardInterrupt`` can checkpoint it."""
+    corner_verify = None  # the corner phase's memo (corner.corner_verifier), from its start
+    raw_verify = verify
     if verify is not None and not isinstance(verify, VerifyMemo):
-        # designs that come back are not verified again; all objectives are remembered for
-        # the corner phase, which verifies one and offers the designs with all of them
+        # designs that come back are not verified again
         verify = VerifyMemo(verify, keep=settings.objectives)
     if state is None:
         state, batch = initialize(problem, evaluate, settings, np.random.default_rng(seed), verify)
@@ -692,11 +702,13 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
         # a corner generation that would not fit in a time budget leaves its place to an
         # ordinary one (a short budget whose phase starts with seconds left)
         in_corner = corner_on and stop.in_last(state, settings.corner_fraction) \
-            and stop.fits(state, _corner_designs(state, settings))
+            and stop.fits(state, _corner_designs(state, settings)) and ready(state, settings)
         if in_corner:
+            if corner_verify is None and raw_verify is not None:
+                corner_verify = corner_verifier(raw_verify, state, settings)
             # the phase's own polish: the last polish_fraction of the phase
             polish = corner_verifies and stop.in_last(state, settings.corner_fraction * settings.polish_fraction)
-            state, batch = corner_step(state, problem, evaluate, settings, verify, polish)
+            state, batch = corner_step(state, problem, evaluate, settings, corner_verify, polish)
         else:
             polish = verifying(verify, settings) and stop.in_last(state, settings.polish_fraction)
             state, batch = step(state, problem, evaluate, settings, ref_points, verify, polish)
