@@ -581,11 +581,13 @@ def corner_step(state: State, problem: Problem, evaluate: Callable[[np.ndarray],
     input state is left untouched) and the phase's batch of the generation.
 
     The phase's first generation seeds its population (the archive's best designs in the
-    first objective and fresh ones) and scores it; the next ones are :func:`step` s of it
-    under ``corner_settings`` (``polish``: a polish generation). The designs it verified
-    (without verification: all it scored) are offered to the run's archive with their values
-    in every objective. The run's own population, its stall count and hypervolume
-    reference stay as they were."""
+    phase's objective, ``corner.corner_values``, and fresh ones) and scores it; the next
+    ones are :func:`step` s of it under ``corner_settings`` (``polish``: a polish
+    generation). The designs it verified (without verification: all it scored) are offered
+    to the run's archive with their values in every objective. The run's own population,
+    its stall count and hypervolume reference stay as they were. ``verify``: the exact
+    evaluator, or the phase's memo of it (``corner.corner_verifier``; :func:`evolve` keeps
+    one from the phase's start)."""
     t0 = clock()
     box = boxing(state, settings)
     csettings = corner_settings(settings, box)

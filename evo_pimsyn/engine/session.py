@@ -71,8 +71,10 @@ DEFAULT_CORNER = 0.2
 # objective's extreme. A replay of the phase (24 s after 90 s of a three-objective search,
 # 2 workers, from the same saved state for both; cycle-scored front, power-bound reference):
 # AlexNet 3.167e9 -> 3.379e9, VGG16 5.810e7 -> 5.979e7, ResNet18 3.886e8 -> 3.937e8 and
-# 3.914e8 -> 3.934e8, SqueezeNet 1.707e8 -> 1.701e8 and 1.679e8 -> 1.682e8 (README, corner
-# phase).
+# 3.914e8 -> 3.934e8, SqueezeNet 1.707e8 -> 1.701e8 and 1.679e8 -> 1.682e8. End to end,
+# bench/peers.py at 120 s, mean of seeds 0-2: AlexNet 3.129e9 -> 3.222e9, VGG16 5.994e7 ->
+# 6.046e7, SqueezeNet 1.701e8 -> 1.708e8; AlexNet at 10 minutes 3.380e9 -> 3.467e9
+# (bench/PEERS.md, the corner phase climbs each design's own box).
 DEFAULT_CORNER_OBJECTIVE = "box"
 CORNER_OBJECTIVES = ("box", "first")
 # The population when --population is not given. With the single objective efficiency a
