@@ -684,10 +684,8 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
     """Run until ``stop``. ``holder`` (a one-element list), if given, always holds the last
     complete state, so a caller that catches ``KeyboardInterrupt`` can checkpoint it."""
     corner_verify = None  # the corner phase's memo (corner.corner_verifier), from its start
-    raw_verify = verify
     if verify is not None and not isinstance(verify, VerifyMemo):
-        # designs that come back are not verified again
-        verify = VerifyMemo(verify, keep=settings.objectives)
+        verify = VerifyMemo(verify)  # designs that come back are not verified again
     if state is None:
         state, batch = initialize(problem, evaluate, settings, np.random.default_rng(seed), verify)
         if holder is not None:
@@ -706,8 +704,8 @@ def evolve(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], set
         in_corner = corner_on and stop.in_last(state, settings.corner_fraction) \
             and stop.fits(state, _corner_designs(state, settings)) and ready(state, settings)
         if in_corner:
-            if corner_verify is None and raw_verify is not None:
-                corner_verify = corner_verifier(raw_verify, state, settings)
+            if corner_verify is None and verify is not None:
+                corner_verify = corner_verifier(verify, state, settings)
             # the phase's own polish: the last polish_fraction of the phase
             polish = corner_verifies and stop.in_last(state, settings.corner_fraction * settings.polish_fraction)
             state, batch = corner_step(state, problem, evaluate, settings, corner_verify, polish)
