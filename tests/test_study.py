@@ -84,6 +84,7 @@ def test_objectives_and_fixes_values_use_plus_for_comma():
     ({"vary": [("colour", ["red"])]}, "cannot vary 'colour': --vary takes one of macro-setting"),
     ({"vary": [("dup", ["half"])]}, r"--vary dup=half: the value must be one of searched, proportional, one"),
     ({"vary": [("macro_reuse", ["maybe"])]}, "must be on or off"),
+    ({"vary": [("corner_objective", ["last"])]}, "--vary corner-objective=last: the value must be one of box, first"),
     ({"vary": [("xbar_size", ["big"])]}, "must be a number"),
     ({"vary": [("dup", ["one"]), ("dup", ["searched"])]}, "varied twice"),
     ({"models": ["zoo:alexnet", "/tmp/x/alexnet.onnx"]}, "same name 'alexnet'"),
@@ -101,7 +102,8 @@ def test_bad_study_specs_are_one_line_errors(kw, match):
 @pytest.mark.unit
 def test_shared_options_equal_to_the_run_default_are_dropped():
     a = StudySpec(models=["zoo:alexnet"], powers=[49], base={"objectives": "efficiency, throughput,area",
-                                                             "fixes": "none", "dup": "searched", "corner": 0.2})
+                                                             "fixes": "none", "dup": "searched", "corner": 0.2,
+                                                             "corner_objective": "box"})
     b = StudySpec(models=["zoo:alexnet"], powers=[49])
     assert a.to_dict() == b.to_dict()
     assert StudySpec.from_dict(json.loads(json.dumps(a.to_dict()))).to_dict() == a.to_dict()
@@ -109,6 +111,23 @@ def test_shared_options_equal_to_the_run_default_are_dropped():
     # which a varied objectives option can give some cells): a population given stays
     c = StudySpec(models=["zoo:alexnet"], powers=[49], base={"population": 64})
     assert c.to_dict() != b.to_dict() and c.to_dict()["base"]["population"] == 64
+
+
+@pytest.mark.unit
+def test_corner_objective_is_a_study_option_and_an_axis():
+    """What the corner phase climbs reaches every cell: shared (--corner-objective) or varied."""
+    from evo_pimsyn.cli import build_parser
+    from evo_pimsyn.commands.study import spec_from_args
+
+    spec = StudySpec(models=["zoo:alexnet"], powers=[49], vary=[("corner_objective", ["box", "first"])])
+    cells = spec.cells()
+    assert [c.options.corner_objective for c in cells] == ["box", "first"]
+    assert [c.id for c in cells] == ["alexnet-49W-seed0", "alexnet-49W-corner_objective=first-seed0"]
+    shared = spec_from_args(build_parser().parse_args(["study", "--models", "zoo:alexnet", "--powers", "49",
+                                                       "--corner-objective", "first"]))
+    assert shared.base["corner_objective"] == "first"
+    assert {c.options.corner_objective for c in shared.cells()} == {"first"}
+    assert StudySpec.from_dict(json.loads(json.dumps(shared.to_dict()))).to_dict() == shared.to_dict()
 
 
 @pytest.mark.unit

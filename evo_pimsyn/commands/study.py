@@ -13,10 +13,11 @@ from fitness.errors import InputError
 # study options that define the cells; --resume takes them from study.json instead
 DEFINING = ("preset", "name", "models", "powers", "seeds", "vary", "vary_mode", "generations", "time_budget",
             "config", "population", "objectives", "algorithm", "macro_setting", "macro_reuse", "fidelity",
-            "power_check", "fixes", "pin", "dup", "polish", "corner", "checkpoint_every")
+            "power_check", "fixes", "pin", "dup", "polish", "corner", "corner_objective", "checkpoint_every")
 
 
 def add_parser(subparsers) -> None:
+    from evo_pimsyn.engine.session import CORNER_OBJECTIVES
     from evo_pimsyn.study.presets import PRESETS
     from evo_pimsyn.study.spec import VARY_MODES, vary_option_text
 
@@ -59,6 +60,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--polish", type=_fraction, metavar="FRACTION")
     p.add_argument("--corner", type=_fraction, metavar="FRACTION",
                    help="the corner phase of every cell (see run --corner)")
+    p.add_argument("--corner-objective", choices=CORNER_OBJECTIVES,
+                   help="what every cell's corner phase climbs (see run --corner-objective)")
     p.add_argument("--checkpoint-every", type=_cadence, metavar="DURATION")
     p.add_argument("--workers", type=_int_at_least(1), metavar="N",
                    help="cells run at once (default 1; on resume, the study's); with fewer cells than workers each "
@@ -100,7 +103,7 @@ def spec_from_args(args: argparse.Namespace):
              "algorithm": args.algorithm, "macro_setting": args.macro_setting, "macro_reuse": args.macro_reuse,
              "fidelity": args.fidelity, "power_check": args.power_check, "fixes": args.fixes, "pins": args.pin,
              "dup": args.dup, "polish": args.polish, "corner": args.corner,
-             "checkpoint_every_s": args.checkpoint_every,
+             "corner_objective": args.corner_objective, "checkpoint_every_s": args.checkpoint_every,
              "generations": args.generations, "time_budget_s": args.time_budget}
     if args.generations is not None or args.time_budget is not None:  # one stop rule: the one given
         base.pop("generations", None)

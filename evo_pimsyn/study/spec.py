@@ -36,7 +36,7 @@ STUDY_VERSION = 1
 # workers, backend, quiet are the study's to set per cell)
 BASE_FIELDS = ("config", "generations", "time_budget_s", "population", "objectives", "algorithm", "macro_setting",
                "macro_reuse", "fidelity", "power_check", "fixes", "pins", "dup", "checkpoint_every_s", "polish",
-               "corner", "problem")
+               "corner", "corner_objective", "problem")
 
 
 def _words(*allowed: str) -> Callable[[str], tuple[Any, str]]:
@@ -109,6 +109,7 @@ def _checked_fixes(value: str) -> None:
 def _vary_parsers() -> dict[str, Callable[[str], tuple[Any, str]]]:
     from evo_pimsyn.engine.loop import ALGORITHMS
     from evo_pimsyn.engine.problem import FIDELITIES
+    from evo_pimsyn.engine.session import CORNER_OBJECTIVES
     from fitness.budget import POWER_CHECKS
     from genomes.layout import DUP_MODES, SETTINGS
 
@@ -124,6 +125,7 @@ def _vary_parsers() -> dict[str, Callable[[str], tuple[Any, str]]]:
         "population": _int_value(4),
         "polish": _fraction,
         "corner": _fraction,
+        "corner_objective": _words(*CORNER_OBJECTIVES),
         "config": _config,
     }
 
