@@ -11,15 +11,20 @@ our own schema (``{"layers": [...]}``, what ``evo-pimsyn network -o`` writes).
 from __future__ import annotations
 
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from evo_pimsyn import zoo
-from evo_pimsyn.onnx_frontend import load_onnx, network_from_onnx_model, read_model
 from fitness.errors import InputError
 from fitness.jsonio import read_json
 from fitness.network import Network
 from fitness.pimcomp import looks_like_pimcomp, network_from_pimcomp
+
+if TYPE_CHECKING:
+    import onnx
+
+# The ONNX frontend is imported where a model needs it: onnx takes about 1 s to import, and
+# every command imports this module for its --model help, while PIMSYN's JSON models and
+# bad arguments need no onnx.
 
 ZOO_PREFIX = "zoo:"
 PIMSYN_PREFIX = "pimsyn:"
@@ -40,6 +45,8 @@ def load_model(spec: str) -> Network:
     """The layer table of MODEL ``spec``; bad input raises :class:`InputError`."""
     spec = str(spec)
     if spec.startswith(ZOO_PREFIX):
+        from evo_pimsyn.onnx_frontend import network_from_onnx_model  # onnx: see the imports
+
         name = spec[len(ZOO_PREFIX):]
         return network_from_onnx_model(zoo.build_zoo_model(name), name=name, source=spec)
     if spec.startswith(PIMSYN_PREFIX):
@@ -47,6 +54,8 @@ def load_model(spec: str) -> Network:
     path = _existing(spec)
     if _is_json(path):
         return _load_json(path)
+    from evo_pimsyn.onnx_frontend import load_onnx  # onnx: see the imports
+
     return load_onnx(path)
 
 
@@ -60,6 +69,8 @@ def load_model_proto(spec: str) -> onnx.ModelProto:
     path = _existing(spec)
     if _is_json(path):
         raise InputError(f"{path}: a network .json has no ONNX graph; use an .onnx file or zoo:NAME")
+    from evo_pimsyn.onnx_frontend import read_model  # onnx: see the imports
+
     return read_model(path)
 
 

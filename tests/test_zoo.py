@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import onnx
 import pytest
 
 from evo_pimsyn.models import load_model
 from evo_pimsyn.zoo import ZOO_NAMES, build_zoo_model
+from evo_pimsyn.zoo_graphs import BUILDERS
 from fitness.errors import InputError
 from fitness.pimcomp import load_pimcomp
 from tests.onnx_builders import network_mvm_table, network_pool_table, reference_mvm_table, reference_pool_table
@@ -29,6 +33,19 @@ EXPECTED_MACS = {
 @pytest.mark.unit
 def test_zoo_names():
     assert set(ZOO_NAMES) == set(EXPECTED_MACS)
+    assert tuple(BUILDERS) == ZOO_NAMES  # one graph per name, in the help's order
+
+
+@pytest.mark.e2e
+def test_the_command_line_starts_without_onnx():
+    """The commands list the zoo in their help and import onnx only to read a model that
+    needs it (about 1 s of every command's start-up, and of every bad-argument answer)."""
+    code = ("import sys\nfrom evo_pimsyn.cli import build_parser\nfrom evo_pimsyn.models import load_model\n"
+            "build_parser()\nload_model('pimsyn:alexnet')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'onnx', 'ml_dtypes'}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
 
 
 @pytest.mark.unit

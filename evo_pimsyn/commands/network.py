@@ -13,8 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import onnx
-
 from evo_pimsyn.models import MODEL_HELP, load_model, load_model_proto
 from fitness.errors import InputError
 from fitness.network import Layer, Network
@@ -44,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         _write(Path(args.output), json.dumps(network.to_dict(), indent=1) + "\n")
     if args.save_onnx:
+        import onnx  # about 1 s: only --save-onnx needs it (evo_pimsyn.models)
+
         model = load_model_proto(args.model)
         try:
             onnx.save(model, args.save_onnx)
