@@ -471,29 +471,9 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
         if polish and verifying(verify, settings) else None
     polishing = children is not None
     if not polishing and settings.restart_after and counters.stall >= settings.restart_after:
-        # Restart: a fresh initial population (the archive keeps the old bests), so that
-        # a converged population explores other global settings and basins again; every
-        # other restart breeds half of it from the archive (Settings.restart_elite).
-        n_elite = int(round(settings.restart_elite * n)) if restarts.breeds_from_archive(counters.restarts) else 0
-        explored = restarts.explored_settings(problem, G, F, V, counters.explored, len(settings.objectives))
-        ranked, n_screened = counters.ranked, 0
-        if ranked is None:  # a checkpoint from before the screening (or none: a no-op)
-            ranked, n_screened = _screen(problem, evaluate, settings)
-        G = restarts.fresh_genomes(problem, n, rng, explored if n_elite == 0 else (), ranked)
-        if n_elite > 0 and len(archive.genomes):
-            moved = problem.perturb(archive.genomes, G[:n_elite], rng)
-            if moved is not None:
-                G[n - n_elite:] = moved
-        fresh = score(evaluate(G), settings.objectives, settings.power_w)
-        fast = fresh.objectives[:, 0].copy()
-        F, V, flags, n_verified = verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast,
-                                              verify, settings)
-        archive.update(G, F, archivable(V, flags, verify, settings))
-        evaluations += len(G) + n_screened
-        # the fresh population's own progress counts from here (best_hv None)
-        counters = replace(counters, restarts=counters.restarts + 1, stall=0, best_hv=None,
-                           verified=counters.verified + n_verified, verify_misses=0, explored=explored,
-                           ranked=ranked)
+        G, F, V, flags, fast, n_scored, counters = _restart(problem, evaluate, settings, verify, G, F, V, archive,
+                                                            counters, rng)
+        evaluations += n_scored
     if polishing:
         counters = replace(counters, polish_generations=counters.polish_generations + 1)
     else:
@@ -557,6 +537,36 @@ def step(state: State, problem: Problem, evaluate: Callable[[np.ndarray], pd.Dat
     _stamp_wall(new, row, clock() - t0, state.elapsed_s)
     new.logbook.append(row)
     return new, batch
+
+
+def _restart(problem: Problem, evaluate: Callable[[np.ndarray], pd.DataFrame], settings: Settings,
+             verify: Callable[[np.ndarray], pd.DataFrame] | None, G: np.ndarray, F: np.ndarray, V: np.ndarray,
+             archive: Archive, counters: Counters, rng: np.random.Generator):
+    """A fresh initial population in place of the converged one ``G`` (the archive, updated
+    here, keeps the old bests), so that the run explores other global settings and basins
+    again; every other restart breeds half of it from the archive (``Settings.restart_elite``).
+    Returns its genomes, objectives, violations, verified flags and search values, the
+    number of designs scored, and the counters after it."""
+    n = len(G)
+    n_elite = int(round(settings.restart_elite * n)) if restarts.breeds_from_archive(counters.restarts) else 0
+    explored = restarts.explored_settings(problem, G, F, V, counters.explored, len(settings.objectives))
+    ranked, n_screened = counters.ranked, 0
+    if ranked is None:  # a checkpoint from before the screening (or none: a no-op)
+        ranked, n_screened = _screen(problem, evaluate, settings)
+    G = restarts.fresh_genomes(problem, n, rng, explored if n_elite == 0 else (), ranked)
+    if n_elite > 0 and len(archive.genomes):
+        moved = problem.perturb(archive.genomes, G[:n_elite], rng)
+        if moved is not None:
+            G[n - n_elite:] = moved
+    fresh = score(evaluate(G), settings.objectives, settings.power_w)
+    fast = fresh.objectives[:, 0].copy()
+    F, V, flags, n_verified = verify_best(G, fresh.objectives, fresh.violation, np.zeros(n, dtype=bool), fast,
+                                          verify, settings)
+    archive.update(G, F, archivable(V, flags, verify, settings))
+    # the fresh population's own progress counts from here (best_hv None)
+    counters = replace(counters, restarts=counters.restarts + 1, stall=0, best_hv=None,
+                       verified=counters.verified + n_verified, verify_misses=0, explored=explored, ranked=ranked)
+    return G, F, V, flags, fast, len(G) + n_screened, counters
 
 
 def archive_gained(before: float, after: float, min_gain: float) -> bool:
