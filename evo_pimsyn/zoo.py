@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # the graphs' builders (evo_pimsyn.zoo_graphs, one per name: tests/test_zoo.py) import onnx,
 # which every command would otherwise pay for at start-up to list these names in its help
 ZOO_NAMES: tuple[str, ...] = ("lenet5", "alexnet", "vgg11", "vgg13", "vgg16", "resnet18", "resnet34", "resnet50",
-                                "mobilenet_v2", "squeezenet1_1")
+                              "mobilenet_v2", "squeezenet1_1")
 
 
 def build_zoo_model(name: str) -> onnx.ModelProto:
