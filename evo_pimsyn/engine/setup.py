@@ -19,6 +19,7 @@ import pandas as pd
 from evo_pimsyn.engine import outputs
 from evo_pimsyn.engine.problem import PimProblem, Problem
 from evo_pimsyn.engine.toy import ToyProblem
+from evo_pimsyn.models import PIMSYN_PREFIX, ZOO_PREFIX, load_model
 from fitness.budget import DEFAULT_POWER_CHECK
 from fitness.errors import InputError
 from fitness.fixes import NONE, fixes_label, parse_fixes
@@ -42,7 +43,7 @@ class Setup:
 
 
 # model specs that name a network shipped with the package, kept as given in run.json
-_NAMED_MODELS = ("zoo:", "pimsyn:")
+_NAMED_MODELS = (ZOO_PREFIX, PIMSYN_PREFIX)
 
 
 def model_spec(spec: str) -> str:
@@ -58,13 +59,6 @@ def model_name(spec: str) -> str:
     return Path(spec).stem
 
 
-def load_network(spec: str):
-    """``zoo:NAME``, an ``.onnx`` file or a network ``.json`` (``evo_pimsyn.models``)."""
-    from evo_pimsyn.models import load_model  # onnx (1.1 s): toy runs and resume checks of them load no model
-
-    return load_model(spec)
-
-
 def network_hash(network) -> str:
     """sha256 of the network's canonical JSON (``to_dict``, sorted keys)."""
     return hashlib.sha256(json.dumps(network.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -73,7 +67,7 @@ def network_hash(network) -> str:
 def prepare_pim(model: str, config: str | None, power_w: float, macro_setting: str, macro_reuse: bool,
                 power_check: str = DEFAULT_POWER_CHECK, fixes: frozenset = NONE, *, pins=None,
                 dup: str = "searched") -> Setup:
-    network = load_network(model)
+    network = load_model(model)
     hardware = load_hardware(config)
     problem = PimProblem(network=network, hardware=hardware, power_w=float(power_w), macro_setting=macro_setting,
                          macro_reuse=macro_reuse, power_check=power_check, fixes=fixes, pins=pins, dup=dup)
