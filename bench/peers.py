@@ -431,7 +431,7 @@ def front_metrics(frame: pd.DataFrame, mode: str, ref: tuple[float, ...],
 CLI_KEYS = {"population": "--population", "polish": "--polish", "corner": "--corner",
             "corner_objective": "--corner-objective"}
 SETTINGS_KEYS = ("local_fraction", "restart_after", "restart_min_gain", "restart_elite", "shun_explored",
-                 "screen_settings", "verify_limit", "corner_population", "corner_seed")
+                 "screen_settings", "verify_limit", "corner_population", "corner_seed", "corner_verify_limit")
 # ``engine+split=F`` (three objectives): the probe that measured the corner phase before the
 # engine had one (``--corner``). The last fraction F of the budget goes to a second,
 # single-objective (efficiency) run with population 256, whose verified designs join the

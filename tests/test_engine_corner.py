@@ -292,6 +292,10 @@ def test_phase_rules():
     cs = corner.corner_settings(loop.Settings(objectives=THREE, power_w=49.0, algorithm="nsga3", population=64))
     assert [o.name for o in cs.objectives] == ["efficiency"] and cs.population == 256
     assert cs.algorithm == "nsga2" and cs.corner_fraction == 0.0
+    # the phase checks more would-be bests than a single-objective run (its box multiplies
+    # the estimate's errors in every objective), and a run's own limit stays as it was
+    assert cs.verify_limit == 64 and loop.Settings(objectives=THREE, power_w=49.0).verify_limit == 8
+    assert corner.corner_settings(loop.Settings(objectives=THREE, power_w=49.0, corner_verify_limit=3)).verify_limit == 3
     boxed = loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=0.2, corner_box=True)
     assert corner.corner_settings(boxed, box=True).objectives == (corner.BOX,)
     # a box needs the run's reference: the phase waits for the run's first feasible design
@@ -309,6 +313,8 @@ def test_phase_rules():
         loop.Settings(objectives=THREE, power_w=49.0, corner_fraction=1.5)
     with pytest.raises(ValueError, match="corner_seed"):
         loop.Settings(objectives=THREE, power_w=49.0, corner_seed=-0.1)
+    with pytest.raises(ValueError, match="corner_verify_limit"):
+        loop.Settings(objectives=THREE, power_w=49.0, corner_verify_limit=-1)
     archive = Archive(np.arange(10, dtype=np.int64).reshape(5, 2), np.array([[3.0, 0], [1, 1], [2, 2], [1, 0],
                                                                             [5, 5]]))
     first = archive.objectives[:, 0]

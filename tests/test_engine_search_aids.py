@@ -419,11 +419,15 @@ def test_every_other_restart_seeds_half_the_population_from_the_archive(problem)
 
 
 @pytest.mark.unit
-def test_verification_per_generation_halves_after_each_limit_of_misses_down_to_a_quarter():
+def test_verification_per_generation_halves_after_each_limit_of_misses_down_to_its_floor():
     settings = _settings(verify_limit=8)
     limits = [verification.adaptive_limit(settings, m).verify_limit for m in (0, 7, 8, 15, 16, 24, 10**6)]
     assert limits == [8, 8, 4, 4, 2, 2, 2]
     assert verification.adaptive_limit(_settings(verify_limit=2), 10**6).verify_limit == 1
+    # a larger limit (the corner phase's 64) falls as far as the default's: to 2 rows
+    big = _settings(verify_limit=64)
+    limits = [verification.adaptive_limit(big, m).verify_limit for m in (63, 64, 128, 192, 256, 320, 10**6)]
+    assert limits == [64, 32, 16, 8, 4, 2, 2]
     one = _settings(verify_limit=1)
     assert verification.adaptive_limit(one, 100) is one
 

@@ -10,7 +10,9 @@ evolves a second population instead: ``Settings.corner_population`` designs sear
 objective, seeded with the archive's best designs in it (``corner_seed`` of the population;
 the rest fresh from ``problem.initial``), with everything a single-objective run has: the
 local-search batch, restarts, verification of would-be bests with the exact model
-(``engine/verification.py``) and, in the last ``polish_fraction`` of the phase, the polish.
+(``engine/verification.py``; up to ``Settings.corner_verify_limit`` of them a generation,
+more than a single-objective run checks: a box carries the estimate's error in every objective)
+and, in the last ``polish_fraction`` of the phase, the polish.
 
 The phase's objective is the first objective (efficiency, in the default order) or, with
 ``Settings.corner_box`` (a run's default: ``--corner-objective box``), :data:`BOX`: a
@@ -82,10 +84,11 @@ def boxing(state: "State", settings: "Settings") -> bool:
 
 def corner_settings(settings: "Settings", box: bool = False) -> "Settings":
     """The phase's own settings: one objective (the run's first, or ``box``: :data:`BOX`),
-    its population, NSGA-II (one objective needs no reference points), no corner phase of
-    its own."""
+    its population and verify limit, NSGA-II (one objective needs no reference points), no
+    corner phase of its own."""
     return replace(settings, objectives=(BOX,) if box else settings.objectives[:1],
-                   population=settings.corner_population, algorithm="nsga2", corner_fraction=0.0)
+                   population=settings.corner_population, verify_limit=settings.corner_verify_limit,
+                   algorithm="nsga2", corner_fraction=0.0)
 
 
 def corner_values(F: np.ndarray, state: "State", settings: "Settings") -> np.ndarray:

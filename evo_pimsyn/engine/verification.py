@@ -59,14 +59,16 @@ def best_verified_value(F: np.ndarray, V: np.ndarray, flags: np.ndarray) -> floa
 
 
 # verification per generation falls to half of Settings.verify_limit after every
-# verify_limit rows verified in a row that did not raise the best, at most this many times
-ADAPTIVE_FLOOR_HALVINGS = 2
+# verify_limit rows verified in a row that did not raise the best, down to a quarter of it
+# and never below this many rows (a larger limit falls as far as a run's default 8 does)
+ADAPTIVE_FLOOR_ROWS = 2
 
 
 def adaptive_limit(settings: "Settings", misses: int) -> "Settings":
     """``settings`` with the verify limit for a generation that follows ``misses`` rows
     verified in vain (no new best verified design since): halved for every
-    ``verify_limit`` of them, to a quarter of it (at least one row).
+    ``verify_limit`` of them, to a quarter of it or :data:`ADAPTIVE_FLOOR_ROWS`, whichever
+    is smaller (at least one row).
 
     A population stuck in a basin where the fast model over-rates the neighbours of its
     best sends ``verify_limit`` of them to the exact model every generation, and none
@@ -75,11 +77,15 @@ def adaptive_limit(settings: "Settings", misses: int) -> "Settings":
     time, which an analytic search would have spent on other basins. The floor keeps some:
     on AlexNet the checks of a stuck run are what finds the better designs its fast model
     under-rates (seeds 1 and 2 at 120 s: 706.0 and 706.2 GOPS/W with 8 a generation, 704.9
-    and 701.9 with a floor of one)."""
+    and 701.9 with a floor of one). The corner phase's 64 fall to 2 as well: with a floor of
+    a quarter, 16 checks of VGG16's 15-30 ms a generation made its stuck phase's generations
+    9x slower than the analytic search's (10 minutes, seed 0: 221 generations in two minutes,
+    its front where it was at 120 s)."""
     limit = settings.verify_limit
     if limit <= 1 or misses < limit:
         return settings
-    return replace(settings, verify_limit=max(1, limit >> min(misses // limit, ADAPTIVE_FLOOR_HALVINGS)))
+    floor = max(1, min(limit >> 2, ADAPTIVE_FLOOR_ROWS))
+    return replace(settings, verify_limit=max(floor, limit >> min(misses // limit, 62)))
 
 
 def verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray, fast: np.ndarray,
