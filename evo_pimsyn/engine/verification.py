@@ -59,8 +59,8 @@ def best_verified_value(F: np.ndarray, V: np.ndarray, flags: np.ndarray) -> floa
 
 
 # verification per generation falls to half of Settings.verify_limit after every
-# verify_limit rows verified in a row that did not raise the best, down to a quarter of it
-# and never below this many rows (a larger limit falls as far as a run's default 8 does)
+# verify_limit rows verified in a row that did not raise the best, down to this many rows
+# (a quarter of the default 8; a larger limit falls as far, a smaller one to its quarter)
 ADAPTIVE_FLOOR_ROWS = 2
 
 
