@@ -85,7 +85,7 @@ def adaptive_limit(settings: "Settings", misses: int) -> "Settings":
     if limit <= 1 or misses < limit:
         return settings
     floor = max(1, min(limit >> 2, ADAPTIVE_FLOOR_ROWS))
-    return replace(settings, verify_limit=max(floor, limit >> min(misses // limit, 62)))
+    return replace(settings, verify_limit=max(floor, limit >> (misses // limit)))
 
 
 def verify_best(G: np.ndarray, F: np.ndarray, V: np.ndarray, flags: np.ndarray, fast: np.ndarray,
